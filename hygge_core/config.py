@@ -1,0 +1,157 @@
+"""The one description of a hygge project's configuration.
+
+Every key a user can write in ``hygge.yml`` (or a flow or entity file) is a field
+here, with its default and its validation. Unknown keys are errors. Home and store
+blocks are validated in a second stage by the model their ``type:`` registered
+(see ``hygge_core.home`` and ``hygge_core.store``), so each type owns its keys.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from hygge_core.durations import Duration
+
+RunType = Literal["full_drop", "incremental"]
+AuthMode = Literal["azure_ad", "service_principal", "managed_identity", "azure_cli", "sql"]
+
+
+class StrictModel(BaseModel):
+    """Base for every config model: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ConnectionConfig(StrictModel):
+    """A named database endpoint. Homes refer to it with ``connection: <name>``."""
+
+    type: Literal["mssql", "postgres"]
+    server: str
+    port: int | None = Field(default=None, description="TCP port; 1433 for mssql and 5432 for postgres when unset")
+    database: str
+    auth: AuthMode = Field(default="sql", description="how to log in; Azure modes apply to mssql only")
+    user: str | None = Field(default=None, description="login name for auth: sql (and client id for service_principal)")
+    password: SecretStr | None = Field(default=None, description="password for auth: sql; use ${ENV_VAR}")
+    tenant_id: str | None = Field(default=None, description="Azure tenant for service_principal")
+    client_id: str | None = Field(default=None, description="Azure client id (service_principal, user-assigned managed_identity)")
+    client_secret: SecretStr | None = Field(default=None, description="Azure client secret for service_principal")
+    driver: str | None = Field(default=None, description="ODBC driver name or file; discovered when unset")
+    encrypt: bool = Field(default=True, description="mssql: encrypt the connection")
+    trust_server_certificate: bool = Field(default=False, description="mssql: skip certificate validation")
+    options: dict[str, str] = Field(default_factory=dict, description="extra ODBC connection-string keywords")
+    pool_size: int = Field(default=4, ge=1, le=256, description="most connections open at once; also the Dagster concurrency limit")
+    login_timeout: Duration = Field(default=timedelta(seconds=15), description="give up connecting after this long")
+    acquire_timeout: Duration = Field(default=timedelta(seconds=300), description="wait this long for a free pooled connection")
+    max_lifetime: Duration = Field(default=timedelta(hours=1), description="close pooled connections older than this")
+
+
+class WatermarkConfig(StrictModel):
+    """What makes an incremental load incremental."""
+
+    column: str | None = Field(default=None, description="column whose high-water mark is stored (datetime or integer)")
+    key: str | list[str] | None = Field(default=None, description="unique key column(s); de-duplicates the lookback window")
+    lookback: Duration | None = Field(default=None, description="re-read this far behind the watermark (late rows)")
+
+    @property
+    def key_columns(self) -> list[str]:
+        if self.key is None:
+            return []
+        return [self.key] if isinstance(self.key, str) else list(self.key)
+
+
+class RetryConfig(StrictModel):
+    """How a failed entity is retried. Only transient errors are retried."""
+
+    max: int = Field(default=2, ge=0, le=100, description="retries after the first attempt")
+    delay: Duration = Field(default=timedelta(seconds=10), description="wait before the first retry")
+    backoff: Literal["constant", "linear", "exponential"] = "exponential"
+    jitter: bool = Field(default=True, description="randomise delays so retries do not stampede")
+
+
+class ScheduleConfig(StrictModel):
+    cron: str
+    timezone: str = "UTC"
+
+
+class FreshnessConfig(StrictModel):
+    """Dagster freshness policy: the asset is stale when older than ``max_lag``."""
+
+    max_lag: Duration
+    warn_lag: Duration | None = None
+
+
+class ChecksConfig(StrictModel):
+    """Which asset checks a flow's entities get (all on by default)."""
+
+    row_count: bool = Field(default=True, description="rows written equal rows read from the source window (blocking)")
+    schema_drift: bool = Field(default=True, description="warn when the schema differs from the previous load")
+    not_empty: bool = Field(default=True, description="warn when a full drop lands zero rows")
+    unique_key: bool = Field(default=True, description="declared key columns are unique and not null")
+
+
+class EntityConfig(StrictModel):
+    """One entity given as a mapping: a name plus overrides of its flow's settings."""
+
+    name: str
+    home: dict[str, Any] = Field(default_factory=dict, description="keys merged over the flow's home")
+    store: dict[str, Any] = Field(default_factory=dict, description="keys merged over the flow's store")
+    run_type: RunType | None = None
+    watermark: WatermarkConfig | None = None
+
+
+class EntityDiscovery(StrictModel):
+    """Entities discovered from the home (folders, or a database catalog)."""
+
+    include: list[str] = Field(default_factory=lambda: ["*"], description="glob patterns on names (schema.table for SQL)")
+    exclude: list[str] = Field(default_factory=list)
+
+
+class FlowConfig(StrictModel):
+    """One home type to one store type, with defaults for its entities."""
+
+    home: dict[str, Any] = Field(description="where data comes from; `type:` picks the home")
+    store: dict[str, Any] = Field(description="where data lands; `type:` picks the store")
+    entities: list[str | EntityConfig] | EntityDiscovery | None = Field(
+        default=None, description="names, mappings with overrides, or include/exclude discovery; none = the flow is one entity"
+    )
+    run_type: RunType = "full_drop"
+    watermark: WatermarkConfig | None = None
+    queue_size: int = Field(default=4, ge=1, le=1000, description="batches buffered between reader and writer")
+    retries: RetryConfig = Field(default_factory=RetryConfig)
+    schedule: ScheduleConfig | None = None
+    freshness: FreshnessConfig | None = None
+    checks: ChecksConfig = Field(default_factory=ChecksConfig)
+    description: str | None = None
+    owners: list[str] = Field(default_factory=list, description="Dagster asset owners (emails or team:name)")
+    tags: dict[str, str] = Field(default_factory=dict, description="Dagster asset tags")
+
+    @field_validator("schedule", mode="before")
+    @classmethod
+    def _schedule_shorthand(cls, value: Any) -> Any:
+        return {"cron": value} if isinstance(value, str) else value
+
+    @field_validator("home", "store")
+    @classmethod
+    def _needs_type(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if "type" not in value:
+            raise ValueError("needs a `type:` key (for example `type: parquet`)")
+        return value
+
+
+class DagsterConfig(StrictModel):
+    """How the Dagster face runs this project."""
+
+    executor: Literal["multiprocess", "in_process"] = "multiprocess"
+    start_method: Literal["forkserver", "spawn"] = Field(default="forkserver", description="multiprocess start method")
+    source_assets: bool = Field(default=False, description="add external [connection, schema, table] assets for lineage")
+
+
+class ProjectConfig(StrictModel):
+    name: str
+    concurrency: int = Field(default=4, ge=1, le=256, description="entities run at once (CLI and Dagster executor)")
+    connections: dict[str, ConnectionConfig] = Field(default_factory=dict)
+    flows: dict[str, FlowConfig] = Field(default_factory=dict)
+    dagster: DagsterConfig = Field(default_factory=DagsterConfig)

@@ -1,0 +1,32 @@
+"""Errors a hygge user can cause or meet, sorted by what should happen next.
+
+The split matters to the Dagster face and the runner: a ``TransientError`` is
+worth retrying (a dropped connection, a timeout); every other ``HyggeError`` is
+a configuration or data problem that no retry will fix.
+"""
+
+from __future__ import annotations
+
+
+class HyggeError(Exception):
+    """Base class: the message says what happened, where, and what to do."""
+
+
+class ConfigError(HyggeError):
+    """The project configuration is wrong. Holds every problem found, not just the first."""
+
+    def __init__(self, problems: list[str] | str) -> None:
+        self.problems: list[str] = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+class HomeError(HyggeError):
+    """Reading from a home failed for a reason a retry will not fix (missing file, corrupt data)."""
+
+
+class StoreError(HyggeError):
+    """Writing or publishing to a store failed (permission denied, disk full, bad schema)."""
+
+
+class TransientError(HyggeError):
+    """A failure worth retrying: a lost connection, a timeout, a busy server."""

@@ -1,0 +1,218 @@
+"""Run one entity: home → bounded queue → store, with reading and writing overlapped.
+
+The home runs on its own thread and feeds a bounded queue; the calling thread
+writes. pyarrow releases the GIL while decoding and encoding, so the two overlap
+on two cores, and memory stays bounded by queue size × batch size plus the
+store's row-group buffer.
+"""
+
+from __future__ import annotations
+
+import queue
+import secrets
+import threading
+import time
+from collections.abc import Callable, Generator, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import pyarrow as pa
+
+from hygge_core.errors import HyggeError
+from hygge_core.log import entity_logger
+from hygge_core.project import EntityPlan
+from hygge_core.result import EntityResult
+from hygge_core.state import EntityState
+from hygge_core.watermark import WatermarkTracker
+
+PROGRESS_LOG_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A progress report while an entity runs (rows so far, and how fast)."""
+
+    flow: str
+    entity: str
+    rows: int
+    seconds: float
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 else 0.0
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+def new_run_id() -> str:
+    """Sortable and unique across processes: UTC time plus random bits."""
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ") + "-" + secrets.token_hex(3)
+
+
+def run_entity(plan: EntityPlan, *, run_type: str | None = None, progress: ProgressCallback | None = None) -> EntityResult:
+    """Move one entity and publish it atomically. Raises ``HyggeError`` subclasses on failure.
+
+    ``run_type`` overrides the configured one for this run (``--full-drop`` / ``--incremental``).
+    """
+    mode = run_type or plan.run_type
+    log = entity_logger(plan.flow, plan.entity)
+    started = time.perf_counter()
+    home = plan.create_home()
+    store = plan.create_store()
+    log.info("starting %s: %s -> %s", mode, plan.home.describe(), store.destination)
+    with store.session() as session:
+        previous = session.state
+        run_id = new_run_id()
+        writer = session.writer(run_id=run_id, run_type=mode)
+        tracker = WatermarkTracker(plan.watermark.column, label=plan.key) if plan.watermark and plan.watermark.column else None
+        try:
+            rows, schema = _pump(home.read(previous, mode), writer, tracker, plan, started, progress, log)
+            schema = schema or home.schema()
+            source_rows = home.source_row_count()
+            new_state = _next_state(previous, run_id, mode, rows, schema, tracker, home.state_updates())
+            if mode == "incremental" and rows == 0 and new_state.home == previous.home:
+                writer.abort()
+                published = None
+            else:
+                published = writer.commit(new_state, schema=schema)
+        except BaseException:
+            writer.abort()
+            raise
+    seconds = time.perf_counter() - started
+    result = EntityResult(
+        flow=plan.flow,
+        entity=plan.entity,
+        run_type=mode,
+        status="success" if published is not None else "skipped",
+        rows=rows,
+        bytes=published.bytes if published else 0,
+        files=published.files if published else 0,
+        seconds=seconds,
+        destination=store.destination,
+        source=plan.home.describe(),
+        schema=schema,
+        previous_columns=list(previous.columns),
+        watermark_before=previous.watermark,
+        watermark_after=new_state.watermark,
+        source_rows=source_rows,
+        published=published is not None,
+    )
+    if published is None:
+        log.info("nothing new; destination unchanged (%.2fs)", seconds)
+    else:
+        log.info("published %s rows in %s file(s), %.2fs (%s rows/s)", f"{rows:,}", result.files, seconds, f"{result.rows_per_second:,.0f}")
+    return result
+
+
+_END = object()
+
+
+class _ReadFailed:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+def _pump(
+    batches: Iterable[Any],
+    writer: Any,
+    tracker: WatermarkTracker | None,
+    plan: EntityPlan,
+    started: float,
+    progress: ProgressCallback | None,
+    log: Any,
+) -> tuple[int, pa.Schema | None]:
+    """Feed the writer from a reader thread through a bounded queue; return rows and schema."""
+    handoff: queue.Queue[Any] = queue.Queue(maxsize=plan.flow_config.queue_size)
+    stop = threading.Event()
+
+    def offer(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def read() -> None:
+        try:
+            for batch in batches:
+                if not offer(_to_arrow(batch)):
+                    return
+            offer(_END)
+        except BaseException as error:  # noqa: BLE001  (handed to the writing thread, which raises it)
+            offer(_ReadFailed(error))
+        finally:
+            if isinstance(batches, Generator):
+                batches.close()
+
+    reader = threading.Thread(target=read, name=f"hygge-read-{plan.key}", daemon=True)
+    reader.start()
+    rows = 0
+    schema: pa.Schema | None = None
+    last_log = started
+    try:
+        while True:
+            item = handoff.get()
+            if item is _END:
+                break
+            if isinstance(item, _ReadFailed):
+                raise item.error
+            schema = schema or item.schema
+            writer.write(item)
+            rows += item.num_rows
+            if tracker is not None:
+                tracker.update(item)
+            now = time.perf_counter()
+            if progress is not None:
+                progress(Progress(plan.flow, plan.entity, rows, now - started))
+            if now - last_log >= PROGRESS_LOG_SECONDS:
+                last_log = now
+                log.info("%s rows so far (%s rows/s)", f"{rows:,}", f"{rows / (now - started):,.0f}")
+    finally:
+        stop.set()
+        while reader.is_alive():
+            try:
+                handoff.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        reader.join()
+    return rows, schema
+
+
+def _to_arrow(batch: Any) -> pa.Table | pa.RecordBatch:
+    if isinstance(batch, (pa.Table, pa.RecordBatch)):
+        return batch
+    import polars as pl
+
+    if isinstance(batch, pl.DataFrame):
+        return batch.to_arrow()
+    raise HyggeError(f"a home yielded {type(batch).__name__}; homes must yield Arrow tables, record batches or Polars frames")
+
+
+def _next_state(
+    previous: EntityState,
+    run_id: str,
+    mode: str,
+    rows: int,
+    schema: pa.Schema | None,
+    tracker: WatermarkTracker | None,
+    home_updates: dict[str, Any],
+) -> EntityState:
+    watermark = previous.watermark if mode == "incremental" else None
+    seen = tracker.result() if tracker is not None else None
+    if seen is not None and (watermark is None or seen.as_python() > watermark.as_python()):
+        watermark = seen
+    if "watermark" in home_updates:
+        watermark = home_updates.pop("watermark")
+    return EntityState(
+        run_id=run_id,
+        run_type=mode,
+        committed_at=datetime.now(timezone.utc),
+        rows_last_run=rows,
+        columns=[(f.name, str(f.type)) for f in schema] if schema is not None else list(previous.columns),
+        watermark=watermark,
+        home={**previous.home, **home_updates},
+    )

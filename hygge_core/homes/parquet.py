@@ -1,0 +1,156 @@
+"""The Parquet home: a file, a folder (recursive, sorted) or a glob, read row group by row group.
+
+Files are opened with ``pre_buffer=False`` and read one row group at a time, so
+memory is bounded by the largest input row group whatever the total size.
+Incremental runs read only files not loaded before; the list of loaded files is
+committed with the data in the entity's state.
+"""
+
+from __future__ import annotations
+
+import errno
+import glob
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pydantic import Field
+
+from hygge_core.errors import HomeError
+from hygge_core.home import DiscoveryContext, Home, HomeConfig, mentions_entity, substitute_entity
+from hygge_core.publish import STAGING_DIR, STATE_DIR
+from hygge_core.schema import conform, unify
+from hygge_core.state import EntityState
+
+_GLOB_CHARACTERS = set("*?[")
+
+
+class ParquetHomeConfig(HomeConfig):
+    type: Literal["parquet"] = "parquet"
+    path: str = Field(description="a .parquet file, a folder (read recursively) or a glob; `<path>/<entity>` for listed entities")
+    batch_size: int = Field(default=1_000_000, ge=1, description="most rows per batch (row groups larger than this are split)")
+
+    @classmethod
+    def for_entity(cls, raw: dict[str, Any], entity: str, *, listed: bool) -> dict[str, Any]:
+        if listed and "path" in raw and not mentions_entity(raw["path"]):
+            raw = {**raw, "path": str(Path(str(raw["path"])) / entity)}
+        return substitute_entity(raw, entity)
+
+    def resolve_paths(self, root: Path) -> ParquetHomeConfig:
+        return self.model_copy(update={"path": os.path.normpath(root / self.path)})
+
+    def describe(self) -> str:
+        return f"parquet {self.path}"
+
+
+class ParquetHome(Home, type_name="parquet", config=ParquetHomeConfig):
+    config: ParquetHomeConfig
+
+    def __init__(self, config: ParquetHomeConfig, plan: Any) -> None:
+        super().__init__(config, plan)
+        self._schema: pa.Schema | None = None
+        self._loaded: dict[str, dict[str, int]] = {}
+        self._rows_in_window = 0
+
+    def read(self, previous: EntityState, run_type: str) -> Iterator[pa.RecordBatch | pa.Table]:
+        files = list_files(self.config.path)
+        already = dict(previous.home.get("loaded_files", {})) if run_type == "incremental" else {}
+        stamps = {str(path): _stamp(path) for path in files}
+        todo = [path for path in files if already.get(self._relative(path)) != stamps[str(path)]]
+        opened = [(path, _open(path)) for path in todo]
+        self._schema = unify([(str(path), handle.schema_arrow) for path, handle in opened]) if opened else self._previous_schema(files)
+        self._rows_in_window = sum(handle.metadata.num_rows for _, handle in opened)
+        self._loaded = {**already, **{self._relative(path): stamps[str(path)] for path in todo}}
+        for path, handle in opened:
+            for table in _read_file(path, handle, self.config.batch_size):
+                yield conform(table, self._schema)
+
+    def schema(self) -> pa.Schema | None:
+        return self._schema
+
+    def state_updates(self) -> dict[str, Any]:
+        return {"loaded_files": self._loaded}
+
+    def source_row_count(self) -> int | None:
+        return self._rows_in_window
+
+    @classmethod
+    def discover(cls, config: HomeConfig, plan_context: DiscoveryContext) -> list[str]:
+        assert isinstance(config, ParquetHomeConfig)
+        root = Path(config.path)
+        if not root.is_dir():
+            raise HomeError(f"{plan_context.where}: cannot discover entities: {root} is not a folder")
+        return sorted(p.name.removesuffix(".parquet") for p in root.iterdir() if not _hidden(p.name) and (p.is_dir() or p.suffix == ".parquet"))
+
+    def check(self) -> str:
+        files = list_files(self.config.path)
+        for path in files:
+            _open(path)
+        return f"{len(files)} readable Parquet file(s) under {self.config.path}"
+
+    def _relative(self, path: Path) -> str:
+        base = Path(self.config.path)
+        if base.is_dir():
+            return str(path.relative_to(base))
+        return path.name
+
+    def _previous_schema(self, files: list[Path]) -> pa.Schema | None:
+        return _open(files[0]).schema_arrow if files else None
+
+
+def list_files(location: str) -> list[Path]:
+    """The Parquet files behind a path, folder or glob, in a deterministic order."""
+    if _GLOB_CHARACTERS & set(location):
+        files = sorted(Path(p) for p in glob.glob(location, recursive=True) if Path(p).is_file())
+        if not files:
+            raise HomeError(f"no files match {location}; check the pattern in home.path")
+        return files
+    path = Path(location)
+    if path.is_file():
+        return [path]
+    if not path.exists():
+        raise HomeError(f"{location} does not exist; check home.path (relative paths start at the project folder)")
+    if not os.access(path, os.R_OK | os.X_OK):
+        raise HomeError(f"permission denied: cannot list {location}; give this user read access")
+    files = sorted(p for p in path.rglob("*.parquet") if p.is_file() and not any(_hidden(part) for part in p.relative_to(path).parts))
+    if not files:
+        raise HomeError(f"no .parquet files under {location}; an empty folder is treated as a mistake, not as an empty table")
+    return files
+
+
+def _hidden(name: str) -> bool:
+    return name.startswith((".", "_")) or name in (STATE_DIR, STAGING_DIR)
+
+
+def _stamp(path: Path) -> dict[str, int]:
+    stat = path.stat()
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def _open(path: Path) -> pq.ParquetFile:
+    try:
+        return pq.ParquetFile(path, pre_buffer=False)
+    except PermissionError:
+        raise HomeError(f"permission denied reading {path}; give this user read access") from None
+    except OSError as exc:
+        if exc.errno == errno.EACCES:
+            raise HomeError(f"permission denied reading {path}; give this user read access") from None
+        raise HomeError(f"{path} is not a readable Parquet file (truncated or corrupt?): {exc}") from None
+    except (pa.ArrowInvalid, pa.ArrowException) as exc:
+        raise HomeError(f"{path} is not a valid Parquet file (truncated or corrupt?): {exc}") from None
+
+
+def _read_file(path: Path, handle: pq.ParquetFile, batch_size: int) -> Iterator[pa.Table]:
+    try:
+        for index in range(handle.num_row_groups):
+            table = handle.read_row_group(index)
+            if table.num_rows <= batch_size:
+                yield table
+            else:
+                for offset in range(0, table.num_rows, batch_size):
+                    yield table.slice(offset, batch_size)
+    except (pa.ArrowInvalid, pa.ArrowException, OSError) as exc:
+        raise HomeError(f"{path} could not be read (corrupt row group?): {exc}") from None

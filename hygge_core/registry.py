@@ -1,0 +1,44 @@
+"""Home and store types register themselves by subclassing.
+
+A new type is one class in one file::
+
+    class CsvHome(Home, type_name="csv", config=CsvHomeConfig): ...
+
+``homes_registry`` and ``stores_registry`` map ``type:`` values to classes. The
+registry only records classes; importing ``hygge_core.homes`` and
+``hygge_core.stores`` is what brings the built-in types in.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Generic, TypeVar
+
+from hygge_core.errors import ConfigError
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    """A name → class table with errors that list the known names."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._classes: dict[str, type[T]] = {}
+
+    def add(self, name: str, cls: type[T]) -> None:
+        existing = self._classes.get(name)
+        if existing is not None and existing is not cls and existing.__qualname__ != cls.__qualname__:
+            raise TypeError(f"{self.kind} type {name!r} is registered twice: {existing!r} and {cls!r}")
+        self._classes[name] = cls
+
+    def get(self, name: str, *, where: str) -> type[T]:
+        if name in self._classes:
+            return self._classes[name]
+        known = ", ".join(sorted(self._classes)) or "(none)"
+        close = difflib.get_close_matches(name, list(self._classes), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(f"{where}: unknown {self.kind} type {name!r}{hint}; known types: {known}")
+
+    def names(self) -> list[str]:
+        return sorted(self._classes)

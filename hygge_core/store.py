@@ -1,0 +1,116 @@
+"""The store contract: where an entity's data lands, and how a run is published.
+
+A store opens a ``StoreSession`` per run. The session holds the entity's lock,
+recovers leftovers of killed runs, exposes the committed state, and hands out a
+writer whose ``commit`` publishes atomically and whose ``abort`` leaves no trace.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import pyarrow as pa
+
+from hygge_core.config import StrictModel
+from hygge_core.home import substitute_entity
+from hygge_core.registry import Registry
+from hygge_core.state import EntityState
+
+if TYPE_CHECKING:
+    from hygge_core.project import EntityPlan
+
+stores_registry: Registry[type["Store"]] = Registry("store")
+
+
+class StoreConfig(StrictModel):
+    type: str
+
+    @classmethod
+    def for_entity(cls, raw: dict[str, Any], entity: str, *, listed: bool) -> dict[str, Any]:
+        return substitute_entity(raw, entity)
+
+    def resolve_paths(self, root: Path) -> StoreConfig:
+        return self
+
+    def describe(self) -> str:
+        return self.type
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    files: int
+    bytes: int
+    destination: str
+
+
+class StoreWriter(ABC):
+    @abstractmethod
+    def write(self, data: pa.Table | pa.RecordBatch) -> None:
+        """Accept one batch; the writer buffers to its own output unit (e.g. a row group)."""
+
+    @abstractmethod
+    def commit(self, state: EntityState, *, schema: pa.Schema | None) -> PublishResult:
+        """Publish everything written plus ``state`` in one atomic step."""
+
+    @abstractmethod
+    def abort(self) -> None:
+        """Drop everything written; the destination stays as it was."""
+
+
+class StoreSession(ABC):
+    """One run's hold on an entity's destination. Use as a context manager."""
+
+    @property
+    @abstractmethod
+    def state(self) -> EntityState:
+        """The committed state before this run."""
+
+    @abstractmethod
+    def writer(self, *, run_id: str, run_type: str) -> StoreWriter: ...
+
+    def __enter__(self) -> StoreSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the entity's lock."""
+
+
+class Store(ABC):
+    type_name: ClassVar[str]
+    config_model: ClassVar[type[StoreConfig]]
+
+    def __init_subclass__(cls, *, type_name: str | None = None, config: type[StoreConfig] | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if type_name is not None:
+            if config is None:
+                raise TypeError(f"{cls.__name__}: a registered store needs config=<its StoreConfig subclass>")
+            cls.type_name = type_name
+            cls.config_model = config
+            stores_registry.add(type_name, cls)
+
+    def __init__(self, config: StoreConfig, plan: EntityPlan) -> None:
+        self.config = config
+        self.plan = plan
+
+    @abstractmethod
+    def session(self) -> StoreSession:
+        """Lock the entity, recover leftovers, and read its committed state."""
+
+    @abstractmethod
+    def read_state(self) -> EntityState:
+        """The committed state, without locking (for planning and checks)."""
+
+    @property
+    @abstractmethod
+    def destination(self) -> str:
+        """Where the entity lands, for messages and metadata."""
+
+    def check(self) -> str:
+        """Prove the destination is writable (for ``hygge debug``); return what was checked."""
+        return "not checked"

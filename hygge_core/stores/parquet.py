@@ -1,0 +1,231 @@
+"""The Parquet store: a folder per entity, published atomically (see ``hygge_core.publish``).
+
+Batches are buffered to a row-group target (about 1M rows or 128 MB) before they
+are written, because one row group per small batch makes files 25–35% larger.
+Files are named ``part-<run id>-<n>.parquet`` so names never collide across runs.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Literal
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pydantic import Field
+
+from hygge_core import publish
+from hygge_core.errors import StoreError
+from hygge_core.home import mentions_entity, substitute_entity
+from hygge_core.log import get_logger
+from hygge_core.schema import conform
+from hygge_core.state import EntityState
+from hygge_core.store import PublishResult, Store, StoreConfig, StoreSession, StoreWriter
+
+log = get_logger("store.parquet")
+
+
+class ParquetStoreConfig(StoreConfig):
+    type: Literal["parquet"] = "parquet"
+    path: str = Field(description="folder of the entity; `<path>/<entity>` unless the path contains {entity}")
+    compression: Literal["zstd", "snappy", "gzip", "lz4", "brotli", "none"] = "zstd"
+    compression_level: int | None = Field(default=None, description="codec level; the codec's default when unset")
+    row_group_rows: int = Field(default=1_000_000, ge=1, description="rows buffered per row group")
+    row_group_bytes: int = Field(default=128 * 1024 * 1024, ge=1024, description="bytes buffered per row group")
+    file_rows: int = Field(default=10_000_000, ge=1, description="start a new file after this many rows")
+
+    @classmethod
+    def for_entity(cls, raw: dict[str, Any], entity: str, *, listed: bool) -> dict[str, Any]:
+        if listed and "path" in raw and not mentions_entity(raw["path"]):
+            raw = {**raw, "path": str(Path(str(raw["path"])) / entity)}
+        return substitute_entity(raw, entity)
+
+    def resolve_paths(self, root: Path) -> ParquetStoreConfig:
+        return self.model_copy(update={"path": str((root / self.path).resolve())})
+
+    def describe(self) -> str:
+        return f"parquet folder {self.path}"
+
+
+class ParquetStore(Store, type_name="parquet", config=ParquetStoreConfig):
+    config: ParquetStoreConfig
+
+    @property
+    def entity_dir(self) -> Path:
+        return Path(self.config.path)
+
+    @property
+    def destination(self) -> str:
+        return str(self.entity_dir)
+
+    def read_state(self) -> EntityState:
+        return read_state(self.entity_dir)
+
+    def session(self) -> ParquetSession:
+        return ParquetSession(self)
+
+    def check(self) -> str:
+        parent = self.entity_dir.parent
+        probe_root = parent
+        while not probe_root.exists():
+            probe_root = probe_root.parent
+        if not os.access(probe_root, os.W_OK | os.X_OK):
+            raise StoreError(f"{self.plan.key}: cannot write under {probe_root}: permission denied")
+        return f"can write under {probe_root}"
+
+
+def read_state(entity_dir: Path) -> EntityState:
+    state_file = entity_dir / publish.STATE_DIR / publish.STATE_FILE
+    try:
+        return EntityState.model_validate_json(state_file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return EntityState()
+    except (OSError, ValueError) as exc:
+        raise StoreError(f"cannot read entity state {state_file}: {exc}") from exc
+
+
+class ParquetSession(StoreSession):
+    def __init__(self, store: ParquetStore) -> None:
+        self.store = store
+        entity_dir = store.entity_dir
+        self._lock = publish.EntityLock(entity_dir, label=store.plan.key)
+        with store_errors(entity_dir, "prepare"):
+            self._lock.acquire()
+        try:
+            with store_errors(entity_dir, "recover"):
+                for action in publish.recover(entity_dir):
+                    log.info("[%s] recovered a killed run: %s", store.plan.key, action)
+            self._state = read_state(entity_dir)
+        except BaseException:
+            self._lock.release()
+            raise
+
+    @property
+    def state(self) -> EntityState:
+        return self._state
+
+    def writer(self, *, run_id: str, run_type: str) -> ParquetWriter:
+        return ParquetWriter(self.store, run_id=run_id, incremental=run_type == "incremental", previous=self._state)
+
+    def close(self) -> None:
+        self._lock.release()
+
+
+class ParquetWriter(StoreWriter):
+    def __init__(self, store: ParquetStore, *, run_id: str, incremental: bool, previous: EntityState) -> None:
+        self.config = store.config
+        self.entity_dir = store.entity_dir
+        self.run_id = run_id
+        self.incremental = incremental
+        self.previous = previous
+        with store_errors(self.entity_dir, "stage"):
+            self.version = publish.start_version(self.entity_dir, run_id, carry_over=incremental)
+        self.schema: pa.Schema | None = None
+        self._buffer: list[pa.RecordBatch] = []
+        self._buffered_rows = 0
+        self._buffered_bytes = 0
+        self._writer: pq.ParquetWriter | None = None
+        self._file_rows = 0
+        self._new_files: list[Path] = []
+
+    def write(self, data: pa.Table | pa.RecordBatch) -> None:
+        if self.schema is None:
+            self.schema = data.schema
+        data = conform(data, self.schema)
+        batches = data.to_batches() if isinstance(data, pa.Table) else [data]
+        for batch in batches:
+            if batch.num_rows == 0:
+                continue
+            self._buffer.append(batch)
+            self._buffered_rows += batch.num_rows
+            self._buffered_bytes += batch.nbytes
+            if self._buffered_rows >= self.config.row_group_rows or self._buffered_bytes >= self.config.row_group_bytes:
+                self._flush()
+
+    def commit(self, state: EntityState, *, schema: pa.Schema | None) -> PublishResult:
+        if self.schema is None:
+            self.schema = schema
+        with store_errors(self.entity_dir, "write"):
+            self._flush()
+            if self._writer is None and not self._new_files and not self.incremental and self.schema is not None:
+                self._open_file()  # an empty full drop still publishes the schema
+            self._close_file()
+        files = [str(p.relative_to(self.version)) for p in publish.iter_data_files(self.version)]
+        new_bytes = sum(p.stat().st_size for p in self._new_files)
+        final_state = state.model_copy(update={"files": files})
+        with store_errors(self.entity_dir, "publish"):
+            publish.write_commit_record(self.version, final_state.model_dump_json(indent=2))
+            publish.publish_version(self.version, self.entity_dir)
+        return PublishResult(files=len(self._new_files), bytes=new_bytes, destination=str(self.entity_dir))
+
+    def abort(self) -> None:
+        if self._writer is not None:
+            try:
+                self._writer.close()
+            except Exception:  # noqa: BLE001  (the run already failed; cleanup must go on)
+                pass
+            self._writer = None
+        shutil.rmtree(self.version, ignore_errors=True)
+
+    def _flush(self) -> None:
+        if not self._buffer:
+            return
+        table = pa.Table.from_batches(self._buffer, schema=self.schema)
+        self._buffer, self._buffered_rows, self._buffered_bytes = [], 0, 0
+        with store_errors(self.entity_dir, "write"):
+            offset = 0
+            while offset < table.num_rows:
+                if self._writer is None:
+                    self._open_file()
+                room = self.config.file_rows - self._file_rows
+                chunk = table.slice(offset, room)
+                assert self._writer is not None
+                self._writer.write_table(chunk, row_group_size=max(chunk.num_rows, 1))
+                self._file_rows += chunk.num_rows
+                offset += chunk.num_rows
+                if self._file_rows >= self.config.file_rows:
+                    self._close_file()
+
+    def _open_file(self) -> None:
+        path = self.version / f"part-{self.run_id}-{len(self._new_files):05d}.parquet"
+        compression = None if self.config.compression == "none" else self.config.compression
+        assert self.schema is not None
+        self._writer = pq.ParquetWriter(
+            path, self.schema, compression=compression, compression_level=self.config.compression_level
+        )
+        self._new_files.append(path)
+        self._file_rows = 0
+
+    def _close_file(self) -> None:
+        if self._writer is None:
+            return
+        self._writer.close()
+        self._writer = None
+        with open(self._new_files[-1], "rb") as handle:
+            os.fsync(handle.fileno())
+
+
+class store_errors:
+    """Turn OS errors while writing an entity into ``StoreError`` messages that say what to do."""
+
+    def __init__(self, entity_dir: Path, action: str) -> None:
+        self.entity_dir = entity_dir
+        self.action = action
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        if exc is None or isinstance(exc, StoreError) or not isinstance(exc, OSError):
+            return
+        where = getattr(exc, "filename", None) or self.entity_dir
+        if exc.errno == errno.ENOSPC:
+            raise StoreError(f"disk full while {self.action} {where}: free space on that filesystem and run again; the destination is unchanged") from exc
+        if exc.errno == errno.EFBIG:
+            raise StoreError(f"file too large while {self.action} {where} (filesystem or ulimit limit); lower file_rows; the destination is unchanged") from exc
+        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise StoreError(f"permission denied: cannot {self.action} {where}; give this user write access to {self.entity_dir.parent}") from exc
+        raise StoreError(f"cannot {self.action} {where}: {exc.strerror or exc}") from exc
