@@ -28,10 +28,10 @@ class StrictModel(BaseModel):
 class ConnectionConfig(StrictModel):
     """A named database endpoint. Homes refer to it with ``connection: <name>``."""
 
-    type: Literal["mssql", "postgres"]
-    server: str
+    type: Literal["mssql", "postgres"] = Field(description="database kind")
+    server: str = Field(description="host name or address")
     port: int | None = Field(default=None, description="TCP port; 1433 for mssql and 5432 for postgres when unset")
-    database: str
+    database: str = Field(description="database (catalog) name")
     auth: AuthMode = Field(default="sql", description="how to log in; Azure modes apply to mssql only")
     user: str | None = Field(default=None, description="login name for auth: sql (and client id for service_principal)")
     password: SecretStr | None = Field(default=None, description="password for auth: sql; use ${ENV_VAR}")
@@ -67,20 +67,22 @@ class RetryConfig(StrictModel):
 
     max: int = Field(default=2, ge=0, le=100, description="retries after the first attempt")
     delay: Duration = Field(default=timedelta(seconds=10), description="wait before the first retry")
-    backoff: Literal["constant", "linear", "exponential"] = "exponential"
+    backoff: Literal["constant", "linear", "exponential"] = Field(default="exponential", description="how the delay grows between retries")
     jitter: bool = Field(default=True, description="randomise delays so retries do not stampede")
 
 
 class ScheduleConfig(StrictModel):
-    cron: str
-    timezone: str = "UTC"
+    """A flow's schedule; `schedule: "0 2 * * *"` is short for `schedule: {cron: "0 2 * * *"}`."""
+
+    cron: str = Field(description="cron expression, e.g. '0 2 * * *'")
+    timezone: str = Field(default="UTC", description="IANA timezone the cron is read in")
 
 
 class FreshnessConfig(StrictModel):
     """Dagster freshness policy: the asset is stale when older than ``max_lag``."""
 
-    max_lag: Duration
-    warn_lag: Duration | None = None
+    max_lag: Duration = Field(description="fail freshness when the last load is older than this")
+    warn_lag: Duration | None = Field(default=None, description="warn when older than this")
 
 
 class ChecksConfig(StrictModel):
@@ -95,18 +97,18 @@ class ChecksConfig(StrictModel):
 class EntityConfig(StrictModel):
     """One entity given as a mapping: a name plus overrides of its flow's settings."""
 
-    name: str
+    name: str = Field(description="entity name: a folder name in the store, `{entity}` in templates")
     home: dict[str, Any] = Field(default_factory=dict, description="keys merged over the flow's home")
     store: dict[str, Any] = Field(default_factory=dict, description="keys merged over the flow's store")
-    run_type: RunType | None = None
-    watermark: WatermarkConfig | None = None
+    run_type: RunType | None = Field(default=None, description="overrides the flow's run_type")
+    watermark: WatermarkConfig | None = Field(default=None, description="overrides the flow's watermark")
 
 
 class EntityDiscovery(StrictModel):
     """Entities discovered from the home (folders, or a database catalog)."""
 
     include: list[str] = Field(default_factory=lambda: ["*"], description="glob patterns on names (schema.table for SQL)")
-    exclude: list[str] = Field(default_factory=list)
+    exclude: list[str] = Field(default_factory=list, description="glob patterns removed after include")
 
 
 class FlowConfig(StrictModel):
@@ -117,14 +119,14 @@ class FlowConfig(StrictModel):
     entities: list[str | EntityConfig] | EntityDiscovery | None = Field(
         default=None, description="names, mappings with overrides, or include/exclude discovery; none = the flow is one entity"
     )
-    run_type: RunType = "full_drop"
-    watermark: WatermarkConfig | None = None
+    run_type: RunType = Field(default="full_drop", description="full_drop replaces each entity; incremental appends what is new")
+    watermark: WatermarkConfig | None = Field(default=None, description="incremental high-water mark (SQL homes)")
     queue_size: int = Field(default=4, ge=1, le=1000, description="batches buffered between reader and writer")
-    retries: RetryConfig = Field(default_factory=RetryConfig)
-    schedule: ScheduleConfig | None = None
-    freshness: FreshnessConfig | None = None
-    checks: ChecksConfig = Field(default_factory=ChecksConfig)
-    description: str | None = None
+    retries: RetryConfig = Field(default_factory=RetryConfig, description="retries of transient failures per entity")
+    schedule: ScheduleConfig | None = Field(default=None, description="cron schedule for the flow's Dagster group")
+    freshness: FreshnessConfig | None = Field(default=None, description="Dagster freshness policy for each entity")
+    checks: ChecksConfig = Field(default_factory=ChecksConfig, description="which asset checks run")
+    description: str | None = Field(default=None, description="shown on every entity's asset")
     owners: list[str] = Field(default_factory=list, description="Dagster asset owners (emails or team:name)")
     tags: dict[str, str] = Field(default_factory=dict, description="Dagster asset tags")
 
@@ -150,8 +152,8 @@ class DagsterConfig(StrictModel):
 
 
 class ProjectConfig(StrictModel):
-    name: str
+    name: str = Field(description="project name (defaults to the folder name)")
     concurrency: int = Field(default=4, ge=1, le=256, description="entities run at once (CLI and Dagster executor)")
-    connections: dict[str, ConnectionConfig] = Field(default_factory=dict)
-    flows: dict[str, FlowConfig] = Field(default_factory=dict)
-    dagster: DagsterConfig = Field(default_factory=DagsterConfig)
+    connections: dict[str, ConnectionConfig] = Field(default_factory=dict, description="named database endpoints")
+    flows: dict[str, FlowConfig] = Field(default_factory=dict, description="flows inline; or flows/<name>/flow.yml")
+    dagster: DagsterConfig = Field(default_factory=DagsterConfig, description="how Dagster runs the project")

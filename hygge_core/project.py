@@ -205,7 +205,7 @@ def _plan_flow(project: Project, flow_name: str, flow: FlowConfig, where: Where)
         if plan is not None:
             plans.append(plan)
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(list(dict.fromkeys(problems)))
     return plans
 
 
@@ -221,10 +221,18 @@ def _plan_entity(
     connection: ConnectionConfig | None,
     where: Where,
 ) -> EntityPlan:
-    label = f"{where.file} (entity {entity.name!r})"
+    problems: list[str] = []
+    for part, override, model in (("home", entity.home, home_cls.config_model), ("store", entity.store, store_cls.config_model)):
+        for key in override:
+            if key not in model.model_fields:
+                close = difflib.get_close_matches(str(key), list(model.model_fields), n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                problems.append(f"{where.at(f'entities[{entity.name}].{part}.{key}')}: unknown key {key!r}{hint}")
+    if problems:
+        raise ConfigError(problems)
+    label = where.file
     home_raw = _deep_merge(home_cls.config_model.for_entity(dict(flow.home), entity.name, listed=listed), substitute_entity(entity.home, entity.name))
     store_raw = _deep_merge(store_cls.config_model.for_entity(dict(flow.store), entity.name, listed=listed), substitute_entity(entity.store, entity.name))
-    problems: list[str] = []
     home = _collect(problems, lambda: validate(home_cls.config_model, home_raw, file=label, prefix=where.key("home")))
     store = _collect(problems, lambda: validate(store_cls.config_model, store_raw, file=label, prefix=where.key("store")))
     if problems or home is None or store is None:
