@@ -115,10 +115,29 @@ def list_files(location: str) -> list[Path]:
         raise HomeError(f"{location} does not exist; check home.path (relative paths start at the project folder)")
     if not os.access(path, os.R_OK | os.X_OK):
         raise HomeError(f"permission denied: cannot list {location}; give this user read access")
-    files = sorted(p for p in path.rglob("*.parquet") if p.is_file() and not any(_hidden(part) for part in p.relative_to(path).parts))
+    files = _walk_parquet(path)
     if not files:
         raise HomeError(f"no .parquet files under {location}; an empty folder is treated as a mistake, not as an empty table")
     return files
+
+
+def _walk_parquet(root: Path) -> list[Path]:
+    """Every visible ``.parquet`` file under ``root``, sorted.
+
+    A sub-folder that cannot be listed is an error, never skipped: ``Path.rglob``
+    skips it silently, and a full drop would then publish the entity without its rows.
+    """
+
+    def refuse(error: OSError) -> None:
+        if error.errno in (errno.EACCES, errno.EPERM):
+            raise HomeError(f"permission denied: cannot list {error.filename}; give this user read access") from None
+        raise HomeError(f"cannot list {error.filename}: {error.strerror or error}") from None
+
+    found: list[Path] = []
+    for folder, subfolders, names in os.walk(root, onerror=refuse):
+        subfolders[:] = [name for name in subfolders if not _hidden(name)]
+        found.extend(Path(folder) / name for name in names if name.endswith(".parquet") and not _hidden(name))
+    return sorted(p for p in found if p.is_file())
 
 
 def _hidden(name: str) -> bool:
