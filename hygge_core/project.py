@@ -154,12 +154,14 @@ def load_project(path: Path | str | None = None, *, environ: Mapping[str, str] |
     top = _collect(problems, lambda: validate(ProjectConfig, raw, file=config_file.name, prefix=""))
     flows: dict[str, FlowConfig] = {}
     for flow_name, (file, body) in flow_sources.items():
-        prefix = f"flows.{flow_name}" if file == config_file else ""
-        flow = _collect(problems, lambda: validate(FlowConfig, body, file=_display(file, root), prefix=prefix))
-        if flow is not None:
+        where = Where(_display(file, root), f"flows.{flow_name}" if file == config_file else "")
+        flow = _collect(problems, lambda: validate(FlowConfig, body, file=where.file, prefix=where.prefix))
+        block_problems = _check_blocks(body, where)
+        problems.extend(block_problems)
+        if flow is not None and not block_problems:
             flows[flow_name] = flow
     if problems or top is None:
-        raise ConfigError(problems)
+        raise ConfigError(list(dict.fromkeys(problems)))
 
     config = top.model_copy(update={"flows": flows})
     project = Project(name=config.name, root=root, config_file=config_file, config=config)
@@ -170,6 +172,24 @@ def load_project(path: Path | str | None = None, *, environ: Mapping[str, str] |
     if problems:
         raise ConfigError(problems)
     return project
+
+
+def _check_blocks(body: Any, where: Where) -> list[str]:
+    """Validate a flow's home and store blocks on their own, so their typos are reported even when the flow has
+    other problems. Missing keys are left to the entity stage: entities may supply them."""
+    if not isinstance(body, dict):
+        return []
+    problems: list[str] = []
+    for part, registry in (("home", homes_registry), ("store", stores_registry)):
+        raw = body.get(part)
+        if not isinstance(raw, dict) or "type" not in raw:
+            continue
+        try:
+            model = registry.get(str(raw["type"]), where=where.at(f"{part}.type")).config_model
+            validate(model, raw, file=where.file, prefix=where.key(part))
+        except ConfigError as error:
+            problems.extend(p for p in error.problems if not p.endswith("required key is missing"))
+    return problems
 
 
 def _plan_flow(project: Project, flow_name: str, flow: FlowConfig, where: Where) -> list[EntityPlan]:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
-from hygge_core import ConfigError, load_project
+from hygge_core import ConfigError, Home, HomeConfig, load_project
 
 FLOW = """
 name: shop
@@ -133,6 +134,18 @@ def test_flow_folders_with_entity_files(write_project):
     assert project.entity("files/orders").run_type == "incremental"
 
 
+class ConnectedHomeConfig(HomeConfig):
+    """A home type with a `connection:` key, registered for these tests only."""
+
+    type: Literal["test_connected"] = "test_connected"
+    connection: str
+
+
+class ConnectedHome(Home, type_name="test_connected", config=ConnectedHomeConfig):
+    def read(self, previous, run_type):
+        return iter(())
+
+
 def test_undefined_connection_is_named(write_project):
     text = """
     name: shop
@@ -140,7 +153,7 @@ def test_undefined_connection_is_named(write_project):
       erp: {type: postgres, server: localhost, database: erp}
     flows:
       sales:
-        home: {type: parquet, path: data, connection: epr}
+        home: {type: test_connected, connection: epr}
         store: {type: parquet, path: lake}
     """
     problems = problems_of(write_project(text))

@@ -1,0 +1,173 @@
+"""The hygge CLI driven as a user would: a real `hygge` process on a real project in a temp folder."""
+
+from __future__ import annotations
+
+import os
+import pty
+import re
+import select
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from hygge_core.cli.scaffold import sample_tables
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+HYGGE = str(Path(sys.executable).with_name("hygge"))
+
+
+def hygge(*args: str, cwd: Path, check: bool = False) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "200"}
+    env.pop("DAGSTER_HOME", None)
+    completed = subprocess.run([HYGGE, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    if check:
+        assert completed.returncode == 0, f"hygge {' '.join(args)} failed:\n{completed.stdout}\n{completed.stderr}"
+    return completed
+
+
+def lake_snapshot(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file() and ".hygge-staging" not in p.parts}
+
+
+def read_entity(folder: Path):
+    return pq.read_table(sorted(folder.glob("*.parquet")))
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    hygge("init", "demo", cwd=tmp_path, check=True)
+    return tmp_path / "demo"
+
+
+def test_init_then_start_moves_the_sample(project: Path):
+    completed = hygge("start", cwd=project, check=True)
+    expected = sample_tables()
+    for entity in ("customers", "orders"):
+        assert read_entity(project / "lake" / entity).equals(expected[entity])
+    assert "2 of 2 entities succeeded" in completed.stdout
+
+
+def test_init_refuses_to_overwrite_without_force(project: Path):
+    again = hygge("init", "demo", cwd=project.parent)
+    assert again.returncode == 2 and "already exists; pass --force" in again.stderr
+    assert hygge("init", "demo", "--force", cwd=project.parent).returncode == 0
+
+
+def test_second_start_is_idempotent(project: Path):
+    hygge("start", cwd=project, check=True)
+    first = {k: v for k, v in lake_snapshot(project / "lake").items() if "_hygge" not in k}
+    hygge("start", cwd=project, check=True)
+    second = {k: v for k, v in lake_snapshot(project / "lake").items() if "_hygge" not in k}
+    assert len(second) == len(first) == 2  # one data file per entity, replaced, not added
+    assert read_entity(project / "lake" / "orders").equals(sample_tables()["orders"])
+
+
+def test_dry_run_writes_nothing(project: Path):
+    before = lake_snapshot(project)
+    completed = hygge("start", "--dry-run", cwd=project, check=True)
+    assert lake_snapshot(project) == before
+    assert not (project / "lake").exists()
+    assert "sample_to_lake/orders  [full_drop]" in completed.stdout
+    assert f"from parquet {project / 'data' / 'home' / 'orders'}" in completed.stdout
+    assert "nothing was read or written" in completed.stdout
+
+
+def test_entity_option_runs_only_that_entity(project: Path):
+    hygge("start", "--entity", "sample_to_lake/orders", cwd=project, check=True)
+    assert (project / "lake" / "orders").is_dir()
+    assert not (project / "lake" / "customers").exists()
+
+
+def test_broken_flow_fails_alone_and_is_named_in_the_summary(project: Path):
+    config = project / "hygge.yml"
+    config.write_text(
+        config.read_text()
+        + "  broken:\n    home: {type: parquet, path: data/missing}\n    store: {type: parquet, path: lake/broken}\n"
+    )
+    completed = hygge("start", cwd=project)
+    assert completed.returncode == 1
+    assert (project / "lake" / "orders").is_dir() and (project / "lake" / "customers").is_dir()
+    assert not (project / "lake" / "broken" / "broken").exists()
+    assert "FAILED" in completed.stdout and "broken/broken" in completed.stdout
+    assert "data/missing does not exist" in completed.stdout
+
+
+def test_debug_reports_three_mistakes_with_file_and_key(project: Path):
+    config = project / "hygge.yml"
+    text = config.read_text()
+    text = text.replace("concurrency: 2", "concurency: 2")
+    text = text.replace("      type: parquet\n      path: lake", "      type: parquet\n      path: lake\n      compresion: zstd")
+    text = text.replace("run_type: full_drop", "run_type: fulldrop")
+    config.write_text(text)
+    completed = hygge("debug", cwd=project)
+    assert completed.returncode == 2
+    out = completed.stdout
+    assert "3 problem(s)" in out
+    assert "hygge.yml: concurency: unknown key 'concurency' (did you mean 'concurrency'?)" in out
+    assert "hygge.yml: flows.sample_to_lake.run_type:" in out and "fulldrop" in out
+    assert "flows.sample_to_lake.store.compresion: unknown key 'compresion' (did you mean 'compression'?)" in out
+
+
+def test_debug_checks_paths_for_real(project: Path):
+    completed = hygge("debug", cwd=project, check=True)
+    assert "1 readable Parquet file(s)" in completed.stdout and "all checks passed" in completed.stdout
+    (project / "data" / "home" / "orders" / "orders.parquet").write_bytes(b"not parquet")
+    broken = hygge("debug", cwd=project)
+    assert broken.returncode == 1 and "orders.parquet is not a valid Parquet file" in broken.stdout
+
+
+def test_readme_quick_start_runs_verbatim(tmp_path: Path):
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"<!-- quickstart -->\s*```bash\n(.*?)```", readme, re.S)
+    assert block, "README lost its quick-start block"
+    script = "set -euo pipefail\n" + block.group(1)
+    env = {**os.environ, "PATH": f"{Path(HYGGE).parent}{os.pathsep}{os.environ['PATH']}"}
+    completed = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert read_entity(tmp_path / "my_lake" / "lake" / "orders").num_rows == 1000
+
+
+def test_plain_lines_when_not_a_terminal(project: Path):
+    completed = hygge("start", cwd=project, check=True)
+    lines = completed.stdout.strip().splitlines()
+    assert all(re.match(r"^\d\d:\d\d:\d\d ", line) for line in lines), lines
+    assert "\x1b[" not in completed.stdout  # no escape codes, no bars
+
+
+def test_json_log_format_is_one_event_per_line(project: Path):
+    import json
+
+    completed = hygge("start", "--log-format", "json", cwd=project, check=True)
+    events = [json.loads(line) for line in completed.stdout.strip().splitlines()]
+    finished = {e["entity"]: e for e in events if e["event"] == "entity_finished"}
+    assert finished["sample_to_lake/orders"]["rows"] == 1000
+    assert events[-1]["event"] == "run_finished" and events[-1]["ok"] is True
+
+
+def test_progress_bars_under_a_pseudo_terminal(project: Path):
+    pid, fd = pty.fork()
+    if pid == 0:  # child: become `hygge start` on the terminal
+        os.chdir(project)
+        os.environ["COLUMNS"] = "120"
+        os.execv(HYGGE, [HYGGE, "start"])
+    output = b""
+    while True:
+        ready, _, _ = select.select([fd], [], [], 120)
+        if not ready:
+            break
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        output += chunk
+    _, status = os.waitpid(pid, 0)
+    text = output.decode("utf-8", "replace")
+    assert os.waitstatus_to_exitcode(status) == 0, text
+    assert "rows/s" in text and "sample_to_lake/orders" in text
+    assert "hygge run" in text  # the summary table's title
+    assert "\x1b[" in text  # rendered for a terminal
