@@ -43,10 +43,11 @@ def sections() -> list[tuple[str, type[BaseModel]]]:
                     seen.add(nested)
                     found.append((f"`{name}:` block", nested))
                     queue.append(nested)
-    for type_name in homes_registry.names():
-        found.append((f"`home:` with `type: {type_name}`", homes_registry.get(type_name, where="reference").config_model))
-    for type_name in stores_registry.names():
-        found.append((f"`store:` with `type: {type_name}`", stores_registry.get(type_name, where="reference").config_model))
+    for part, registry in (("home", homes_registry), ("store", stores_registry)):
+        for type_name in registry.names():
+            cls = registry.get(type_name, where="reference")
+            if cls.__module__.startswith("hygge_core."):  # built-in types only, not ones a test or plugin registered
+                found.append((f"`{part}:` with `type: {type_name}`", cls.config_model))
     return found
 
 
