@@ -134,9 +134,17 @@ def publish_version(version: Path, entity_dir: Path) -> None:
 
 
 def _retire(previous: Path, entity_dir: Path) -> None:
-    """After an exchange ``previous`` holds the old version: rename it out of the ``.new`` namespace, then delete it."""
+    """After an exchange ``previous`` holds the old version: rename it out of the ``.new`` namespace, then delete it.
+
+    Best effort: the new version is already published, so a failure here must not
+    fail the run (its error would say the destination is unchanged, and it is not).
+    Whatever is left is removed by the next run's ``recover``.
+    """
     old = previous.with_name(previous.name.removesuffix(_NEW) + _OLD)
-    os.rename(previous, old)
+    try:
+        os.rename(previous, old)
+    except OSError:
+        old = previous
     shutil.rmtree(old, ignore_errors=True)
 
 

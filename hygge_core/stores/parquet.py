@@ -223,9 +223,9 @@ class store_errors:
             return
         where = getattr(exc, "filename", None) or self.entity_dir
         if exc.errno == errno.ENOSPC:
-            raise StoreError(f"disk full while {self.action} {where}: free space on that filesystem and run again; the destination is unchanged") from exc
+            raise StoreError(f"disk full: cannot {self.action} {where}; free space on that filesystem and run again; the destination is unchanged") from exc
         if exc.errno == errno.EFBIG:
-            raise StoreError(f"file too large while {self.action} {where} (filesystem or ulimit limit); lower file_rows; the destination is unchanged") from exc
+            raise StoreError(f"file too large: cannot {self.action} {where} (a filesystem or ulimit file-size limit); lower file_rows; the destination is unchanged") from exc
         if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
             raise StoreError(f"permission denied: cannot {self.action} {where}; give this user write access to {self.entity_dir.parent}") from exc
         raise StoreError(f"cannot {self.action} {where}: {exc.strerror or exc}") from exc
