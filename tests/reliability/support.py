@@ -56,7 +56,9 @@ def make_table(ids: range, tag: str, *, payload_bytes: int = 8, random_payload: 
             "tag": [f"{tag}-{i}" for i in ids],
             "amount": pa.array([Decimal(i) / 100 for i in ids], pa.decimal128(12, 2)),
             "at": pa.array([start + timedelta(seconds=i) for i in ids], pa.timestamp("us", tz="UTC")),
-            "payload": [os.urandom(payload_bytes) if random_payload else f"{tag}{i}".encode().ljust(payload_bytes, b".") for i in ids],
+            "payload": [
+                os.urandom(payload_bytes) if random_payload else f"{tag}{i}".encode().ljust(payload_bytes, b".") for i in ids
+            ],
         },
         schema=SCHEMA,
     )

@@ -18,7 +18,15 @@ import pytest
 import hygge_core
 from hygge_core import HomeError
 
-from .support import make_table, project_yaml, read_entity, snapshot, staging_leftovers, write_project_at, write_source
+from .support import (
+    make_table,
+    project_yaml,
+    read_entity,
+    snapshot,
+    staging_leftovers,
+    write_project_at,
+    write_source,
+)
 
 GOOD = make_table(range(0, 600), "good")
 

@@ -13,11 +13,22 @@ import os
 import shutil
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 import hygge_core
 
-from .support import make_table, project_yaml, read_entity, run_child, snapshot, staging_leftovers, write_project_at, write_source
+from .support import (
+    make_table,
+    project_yaml,
+    read_entity,
+    read_state,
+    run_child,
+    snapshot,
+    staging_leftovers,
+    write_project_at,
+    write_source,
+)
 
 GOOD = make_table(range(0, 600), "good")
 
@@ -51,6 +62,10 @@ def run_as_nobody(root: Path) -> dict:
     outcome = run_child("", root, "files/items", unprivileged=True)
     assert outcome.returncode == 0, outcome.stderr
     return outcome.result
+
+
+def run_as_root(root: Path) -> hygge_core.EntityResult:
+    return hygge_core.run_entity(hygge_core.load_project(root).entity("files/items"))
 
 
 def assert_untouched(lake: Path, before: dict[str, str]) -> None:
@@ -118,4 +133,24 @@ def test_publish_denied_after_writing_cleans_its_staging(shared_dir: Path) -> No
     result = run_as_nobody(root)
     assert result == {"status": "success", "rows": 700}
     assert read_entity(lake).num_rows == 700
+    assert staging_leftovers(lake) == []
+
+
+def test_failure_to_remove_the_old_version_does_not_fail_a_published_run(shared_dir: Path) -> None:
+    """Once the exchange has happened the new data is live: a later cleanup error must not report a failed,
+    "unchanged" run. A sticky staging folder makes the cleanup fail for real: after the exchange the old
+    version sits in staging owned by root, which nobody may then rename."""
+    root, lake, _ = published_project(shared_dir, {"a.parquet": slice(0, None)})
+    new_rows = make_table(range(600, 700), "new")
+    write_source(root / "home" / "items" / "b.parquet", new_rows)
+    open_up(root / "lake")
+    (root / "lake" / ".hygge-staging").chmod(0o1777)
+    result = run_as_nobody(root)
+    assert result == {"status": "success", "rows": 700}
+    assert read_entity(lake).equals(pa.concat_tables([GOOD, new_rows]))
+    assert read_state(lake)["rows_last_run"] == 700
+
+    # What the cleanup could not remove is removed by the next run's recovery.
+    result = run_as_root(root)
+    assert result.status == "success" and result.rows == 700
     assert staging_leftovers(lake) == []

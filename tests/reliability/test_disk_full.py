@@ -1,0 +1,122 @@
+"""Disk full and file too large, raised by the kernel, not by a mock.
+
+ENOSPC comes from a 2 MB tmpfs mounted as the lake; EFBIG from a child
+process whose ``RLIMIT_FSIZE`` is smaller than one output file (with SIGXFSZ
+ignored, so the write fails instead of killing the process). In both cases the
+run must say what happened, leave no staging behind and keep the previous
+version readable byte for byte; and the next run, once there is room, succeeds.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+import hygge_core
+from hygge_core import StoreError
+
+from .support import (
+    make_table,
+    project_yaml,
+    read_entity,
+    read_state,
+    run_child,
+    snapshot,
+    staging_leftovers,
+    write_project_at,
+    write_source,
+)
+
+TMPFS_BYTES = 2 * 1024 * 1024
+
+
+def incompressible(ids: range, tag: str) -> pa.Table:
+    return make_table(ids, tag, payload_bytes=100, random_payload=True)
+
+
+@pytest.fixture
+def small_lake(tmp_path: Path) -> Iterator[Path]:
+    """``<project>/lake`` on its own 2 MB tmpfs."""
+    lake = tmp_path / "lake"
+    lake.mkdir()
+    mount = ["mount", "-t", "tmpfs", "-o", f"size={TMPFS_BYTES}", "tmpfs", str(lake)]
+    mounted = subprocess.run(mount, capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"REAL ENOSPC test NOT RUN: cannot mount a small tmpfs (needs root/CAP_SYS_ADMIN): {mounted.stderr.strip()}")
+    try:
+        yield lake
+    finally:
+        subprocess.run(["umount", str(lake)], check=True)
+
+
+@pytest.mark.parametrize("run_type", ["full_drop", "incremental"])
+def test_disk_full_keeps_the_previous_version(tmp_path: Path, small_lake: Path, run_type: str) -> None:
+    old = incompressible(range(0, 2000), "old")
+    write_source(tmp_path / "home" / "items" / "a.parquet", old)
+    write_project_at(tmp_path, project_yaml(run_type=run_type, store={"compression": "zstd", "file_rows": 5000}))
+    plan = hygge_core.load_project(tmp_path).entity("files/items")
+    assert hygge_core.run_entity(plan).published
+    entity = small_lake / "items"
+    before, used_before = snapshot(entity), shutil.disk_usage(small_lake).used
+    state_before = read_state(entity)
+
+    # About 2.5 MB of random bytes cannot fit in what is left of 2 MB.
+    big = write_source(tmp_path / "home" / "items" / "b.parquet", incompressible(range(2000, 27000), "big"))
+    with pytest.raises(StoreError) as caught:
+        hygge_core.run_entity(plan)
+    message = str(caught.value)
+    assert "disk full" in message and str(small_lake) in message
+    assert "free space" in message
+
+    assert snapshot(entity) == before
+    assert read_entity(entity).equals(old)
+    assert read_state(entity) == state_before  # incremental: b.parquet is not recorded as loaded
+    assert staging_leftovers(entity) == []
+    assert shutil.disk_usage(small_lake).used == used_before  # the partial files are gone, not just hidden
+
+    # With a file that fits, the next run publishes; incremental picks b up exactly once.
+    small = incompressible(range(2000, 2500), "small")
+    write_source(big, small)
+    result = hygge_core.run_entity(plan)
+    assert result.published and result.rows == (500 if run_type == "incremental" else 2500)
+    assert read_entity(entity).equals(pa.concat_tables([old, small]))
+    assert staging_leftovers(entity) == []
+
+
+EFBIG_CHILD = """
+import resource, signal
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
+"""
+
+
+@pytest.mark.parametrize("run_type", ["full_drop", "incremental"])
+def test_file_too_large_keeps_the_previous_version(tmp_path: Path, run_type: str) -> None:
+    old = make_table(range(0, 600), "old")
+    write_source(tmp_path / "home" / "items" / "a.parquet", old)
+    write_project_at(tmp_path, project_yaml(run_type=run_type, store={"file_rows": 5000}))
+    plan = hygge_core.load_project(tmp_path).entity("files/items")
+    assert hygge_core.run_entity(plan).published
+    entity = tmp_path / "lake" / "items"
+    before = snapshot(entity)
+
+    # One output file of 3000 incompressible rows is about 300 KB, over the child's 64 KB limit.
+    write_source(tmp_path / "home" / "items" / "b.parquet", incompressible(range(600, 3600), "big"))
+    outcome = run_child(EFBIG_CHILD, tmp_path, "files/items")
+    assert outcome.returncode == 0, outcome.stderr
+    assert outcome.result["error_type"] == "StoreError", outcome.result
+    assert "file too large" in outcome.result["error"]
+    assert str(entity) in outcome.result["error"]
+
+    assert snapshot(entity) == before
+    assert read_entity(entity).equals(old)
+    assert staging_leftovers(entity) == []
+
+    result = hygge_core.run_entity(plan)  # without the limit, the same data publishes
+    assert result.published
+    assert read_entity(entity).num_rows == 3600
