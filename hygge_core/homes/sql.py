@@ -1,0 +1,310 @@
+"""The shared SQL home: one table or query per entity, streamed as Arrow through a pooled connection.
+
+``PostgresHome`` and ``MssqlHome`` only pick the dialect. For a table entity the
+catalog gives the column types, so the select list, the Arrow schema and the
+watermark literals are all derived from declared types (see
+``hygge_core.sql.typemap``). Incremental runs fix the upper bound first
+(``SELECT MAX(column)``) and read ``(previous, upper]``, so rows committed while
+the run reads are picked up by the next run instead of being half-seen.
+
+With ``lookback``, the lower bound moves back by that much to catch rows whose
+watermark value was stamped before the previous run but committed after it.
+Rows re-read that way and already loaded are recognised by ``watermark.key``
+plus the watermark value (remembered in the entity's state for the lookback
+span only) and dropped, so the lake gets no duplicates.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import Field, model_validator
+
+from hygge_core.durations import Duration
+from hygge_core.errors import ConfigError, HomeError
+from hygge_core.home import DiscoveryContext, Home, HomeConfig, substitute_entity
+from hygge_core.sql.connection import ReadOptions, SqlConnection
+from hygge_core.sql.dialect import DIALECTS, Dialect, SelectColumn, TableName, Window
+from hygge_core.sql.reader import stream
+from hygge_core.state import EntityState, Watermark
+
+SEEN_KEY = "lookback_seen"
+
+
+class SqlHomeConfig(HomeConfig):
+    connection: str = Field(description="name of a connection under connections:")
+    table: str | None = Field(default=None, description="table or schema.table; defaults to the entity name")
+    query: str | None = Field(default=None, description="a SELECT to run instead of a table (no ORDER BY when incremental)")
+    entity: str | None = Field(default=None, description="set by hygge: the entity this block is for (the default table)")
+    batch_size: int = Field(default=100_000, ge=1, description="most rows per Arrow batch")
+    max_text_size: int = Field(default=8192, ge=1, description="bytes reserved per value of unbounded text columns (text, varchar(max))")
+    max_binary_size: int = Field(default=65536, ge=1, description="bytes reserved per value of unbounded binary columns")
+    max_bytes_per_batch: int = Field(default=64 * 1024 * 1024, ge=1024, description="cap on the driver's transfer buffer")
+    query_timeout: Duration | None = Field(default=None, description="cancel a query that runs longer than this")
+    count_rows: bool = Field(default=True, description="count the source window (COUNT(*)) for the row-count check")
+
+    @classmethod
+    def for_entity(cls, raw: dict[str, Any], entity: str, *, listed: bool) -> dict[str, Any]:
+        return {**substitute_entity(raw, entity), "entity": entity}
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SqlHomeConfig:
+        if self.table is not None and self.query is not None:
+            raise ValueError("give table: or query:, not both")
+        return self
+
+    def source_table(self) -> str | None:
+        if self.query is not None:
+            return None
+        return self.table or self.entity
+
+    def describe(self) -> str:
+        what = f"query {self.query.strip()[:60]!r}" if self.query else f"table {self.source_table()}"
+        return f"{self.type} {self.connection}: {what}"
+
+    def read_options(self) -> ReadOptions:
+        return ReadOptions(
+            batch_size=self.batch_size,
+            max_text_size=self.max_text_size,
+            max_binary_size=self.max_binary_size,
+            max_bytes_per_batch=self.max_bytes_per_batch,
+            query_timeout_seconds=int(self.query_timeout.total_seconds()) if self.query_timeout else None,
+        )
+
+
+class SqlHome(Home):
+    """Base for database homes; subclasses register with a type name and set ``dialect_name``."""
+
+    config: SqlHomeConfig
+    dialect_name: ClassVar[str]
+
+    def __init__(self, config: SqlHomeConfig, plan: Any) -> None:
+        super().__init__(config, plan)
+        self._schema: pa.Schema | None = None
+        self._count: int | None = None
+        self._watermark: Watermark | None = None
+        self._seen: dict[str, Any] | None = None
+
+    @property
+    def dialect(self) -> Dialect:
+        return DIALECTS[self.dialect_name]
+
+    def _pool(self):  # type: ignore[no-untyped-def]
+        from hygge_core.sql.pool import pool_for
+
+        connection = self.plan.connection
+        if connection is None:
+            raise ConfigError(f"{self.plan.key}: home.connection {self.config.connection!r} is not defined under connections:")
+        if connection.type != self.dialect_name:
+            raise ConfigError(f"{self.plan.key}: connection {self.config.connection!r} is type {connection.type}, but the home is {self.type_name}")
+        return pool_for(self.plan.connection_name or self.config.connection, connection)
+
+    def read(self, previous: EntityState, run_type: str) -> Iterator[pa.RecordBatch]:
+        pool = self._pool()
+        with pool.connection() as connection:
+            yield from self._read(connection, previous, run_type)
+
+    def _read(self, connection: SqlConnection, previous: EntityState, run_type: str) -> Iterator[pa.RecordBatch]:
+        dialect = self.dialect
+        table_text = self.config.source_table()
+        columns: list[SelectColumn] | None = None
+        if table_text is not None:
+            table = dialect.parse_name(table_text)
+            relation = dialect.relation(table)
+            columns = self._columns(connection, table)
+            fetch_schema, published = dialect.schema_for(columns)
+        else:
+            assert self.config.query is not None
+            relation = dialect.query_relation(self.config.query)
+            fetch_schema = published = None
+
+        window = None
+        watermark = self.plan.watermark
+        if run_type == "incremental" and watermark is not None and watermark.column:
+            window = self._window(connection, relation, columns, previous)
+            if window is None:
+                self._count = 0
+                self._schema = published
+                return
+        if self.config.count_rows:
+            counted = connection.fetch_all(dialect.count_query(relation, window), during=f"counting rows of {relation}")
+            self._count = int(counted.column(0)[0].as_py())
+        if table_text is None and window is None:
+            query = self.config.query
+            assert query is not None
+        else:
+            query = dialect.select(columns, relation, window)
+        seen_filter = self._lookback_filter(previous, window)
+        for batch in stream(
+            connection, query, fetch_schema=fetch_schema, published_schema=published, options=self.config.read_options(),
+            during=f"reading {relation if table_text else 'the query'}",
+        ):
+            self._schema = self._schema or batch.schema
+            self._remember_tail(batch, window)  # before filtering: rows dropped as seen are still in the next span
+            if seen_filter is not None:
+                batch = seen_filter(batch)
+            yield batch
+        if self._schema is None:
+            self._schema = published
+
+    def _columns(self, connection: SqlConnection, table: TableName) -> list[SelectColumn]:
+        query, parameters = self.dialect.columns_query(table)
+        rows = connection.fetch_all(query, during=f"reading the columns of {table}", parameters=parameters).to_pylist()
+        if not rows:
+            raise HomeError(
+                f"{self.plan.key}: table {table} not found on {connection.target.label} (or this login cannot see it); "
+                "check home.table, or list what exists with entities: {include: ['*']}"
+            )
+        return self.dialect.select_columns([self.dialect.source_column(row) for row in rows])
+
+    def _window(
+        self, connection: SqlConnection, relation: str, columns: list[SelectColumn] | None, previous: EntityState
+    ) -> Window | None:
+        """The rows this incremental run reads, or ``None`` when there is nothing new."""
+        settings = self.plan.watermark
+        column_name = settings.column
+        selected = next((c for c in columns or [] if c.source.name == column_name), None)
+        if columns is not None and selected is None:
+            raise HomeError(f"{self.plan.key}: watermark column {column_name!r} is not a column of {relation}; columns: {', '.join(c.source.name for c in columns)}")
+        declared = selected.source.declared if selected is not None else None
+        found = connection.fetch_all(self.dialect.max_query(column_name, relation), during=f"finding MAX({column_name}) of {relation}")
+        upper = found.column(0)[0].as_py() if found.num_rows else None
+        if upper is None:
+            return None
+        if selected is not None and pa.types.is_timestamp(selected.mapping.arrow) and selected.mapping.arrow.tz and isinstance(upper, dt.datetime):
+            upper = upper.replace(tzinfo=dt.timezone.utc)
+        kind = _kind(upper, self.plan.key, column_name)
+        self._watermark = Watermark(column=column_name, kind=kind, value=upper.isoformat() if kind in ("datetime", "date") else str(upper))
+        lower = None
+        stored = previous.watermark
+        if stored is not None:
+            if stored.column != column_name:
+                raise HomeError(
+                    f"{self.plan.key}: the stored watermark is on {stored.column!r} but the flow now says {column_name!r}; "
+                    "run once with --full-drop to start over on the new column"
+                )
+            lower = stored.as_python()
+            if kind == "datetime" and isinstance(lower, dt.datetime) and (lower.tzinfo is None) != (upper.tzinfo is None):
+                lower = lower.replace(tzinfo=upper.tzinfo)
+            if settings.lookback is not None:
+                if kind not in ("datetime", "date"):
+                    raise HomeError(f"{self.plan.key}: watermark.lookback needs a date or timestamp column; {column_name!r} is {kind}")
+                if not settings.key_columns:
+                    raise HomeError(f"{self.plan.key}: watermark.lookback needs watermark.key so re-read rows can be recognised")
+                lower = lower - settings.lookback
+            if lower >= upper and settings.lookback is None:
+                self._watermark = stored
+                return None
+        return Window(column=column_name, lower=lower, upper=upper, declared=declared)
+
+    # --- lookback de-duplication ----------------------------------------------------------------
+
+    def _lookback_filter(self, previous: EntityState, window: Window | None):  # type: ignore[no-untyped-def]
+        settings = self.plan.watermark
+        if window is None or settings is None or settings.lookback is None:
+            return None
+        self._seen = {"rows": []}
+        remembered = previous.home.get(SEEN_KEY) or {}
+        rows = remembered.get("rows") or []
+        if not rows:
+            return None
+        keys = settings.key_columns
+        column = settings.column
+        seen = {tuple(row) for row in rows}
+
+        def drop_seen(batch: pa.RecordBatch) -> pa.RecordBatch:
+            missing = [name for name in [*keys, column] if name not in batch.schema.names]
+            if missing:
+                raise HomeError(f"{self.plan.key}: watermark.key column(s) {', '.join(missing)} are not in the data")
+            values = zip(*(batch.column(name).to_pylist() for name in keys), _as_text(batch.column(column)))
+            mask = pa.array([tuple(map(_key_text, v)) not in seen for v in values], type=pa.bool_())
+            return batch.filter(mask)
+
+        return drop_seen
+
+    def _remember_tail(self, batch: pa.RecordBatch, window: Window | None) -> None:
+        """Keep (key, watermark) of rows inside the lookback span below the new upper bound, for the next run."""
+        settings = self.plan.watermark
+        if self._seen is None or window is None or settings is None or settings.lookback is None or batch.num_rows == 0:
+            return
+        column = batch.column(settings.column)
+        upper = window.upper
+        threshold = upper - settings.lookback
+        if isinstance(upper, dt.datetime) and pa.types.is_timestamp(column.type):
+            scalar = pa.scalar(threshold if column.type.tz or threshold.tzinfo is None else threshold.replace(tzinfo=None), type=column.type)
+        else:
+            scalar = pa.scalar(threshold, type=column.type)
+        tail = batch.filter(pc.greater(column, scalar))
+        if tail.num_rows:
+            keys = [tail.column(name).to_pylist() for name in settings.key_columns]
+            for values in zip(*keys, _as_text(tail.column(settings.column))):
+                self._seen["rows"].append([_key_text(v) for v in values])
+
+    # --- results --------------------------------------------------------------------------------
+
+    def schema(self) -> pa.Schema | None:
+        return self._schema
+
+    def source_row_count(self) -> int | None:
+        return self._count
+
+    def state_updates(self) -> dict[str, Any]:
+        updates: dict[str, Any] = {}
+        if self._watermark is not None:
+            updates["watermark"] = self._watermark
+        if self._seen is not None:
+            updates[SEEN_KEY] = self._seen
+        return updates
+
+    @classmethod
+    def discover(cls, config: HomeConfig, plan_context: DiscoveryContext) -> list[str]:
+        from hygge_core.sql.pool import pool_for
+
+        assert isinstance(config, SqlHomeConfig)
+        connection = plan_context.connection
+        if connection is None:
+            raise ConfigError(f"{plan_context.where}: discovery needs home.connection naming one of connections:")
+        dialect = DIALECTS[cls.dialect_name]
+        with pool_for(config.connection, connection).connection() as open_connection:
+            table = open_connection.fetch_all(dialect.tables_query(), during="listing tables for entity discovery")
+        return [f"{row['schema_name']}.{row['table_name']}" for row in table.to_pylist()]
+
+    def check(self) -> str:
+        with self._pool().connection() as connection:
+            table_text = self.config.source_table()
+            if table_text is not None:
+                table = self.dialect.parse_name(table_text)
+                columns = self._columns(connection, table)
+                return f"{connection.target.label}: table {table} readable, {len(columns)} column(s)"
+            connection.ping()
+            return f"{connection.target.label}: connected"
+
+
+def _kind(value: Any, label: str, column: str) -> str:
+    if isinstance(value, bool):
+        raise HomeError(f"{label}: watermark column {column!r} is boolean; use an integer, date or timestamp column")
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, dt.datetime):
+        return "datetime"
+    if isinstance(value, dt.date):
+        return "date"
+    if isinstance(value, str):
+        return "string"
+    raise HomeError(f"{label}: watermark column {column!r} holds {type(value).__name__} values; use an integer, date or timestamp column")
+
+
+def _as_text(column: pa.Array | pa.ChunkedArray) -> list[str | None]:
+    return [None if v is None else (v.isoformat() if isinstance(v, (dt.datetime, dt.date)) else str(v)) for v in column.to_pylist()]
+
+
+def _key_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()
+    return str(value)

@@ -1,0 +1,180 @@
+"""One open database connection, whichever library opened it, with the few operations hygge needs.
+
+``ArrowOdbcConnection`` streams results as Arrow record batches straight from
+the driver's buffers (no Python object per value). ``PyodbcConnection`` is the
+route for Azure token logins (pyodbc can pass the token before connecting) and
+converts ``fetchmany`` rows to Arrow with the catalog's schema, so both routes
+produce the same types. Any driver error marks the connection broken, so the
+pool discards it instead of handing it out again.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from hygge_core.sql import drivers
+from hygge_core.sql.failures import classify
+from hygge_core.sql.odbc import ConnectTarget
+
+_PYODBC_LOGIN_TIMEOUT_ATTR = 103  # SQL_ATTR_LOGIN_TIMEOUT
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """Bounds on one streaming read. Buffers are sized by the largest possible row, so text needs a cap."""
+
+    batch_size: int = 100_000
+    max_text_size: int = 8192
+    max_binary_size: int = 65536
+    max_bytes_per_batch: int = 64 * 1024 * 1024
+    query_timeout_seconds: int | None = None
+
+
+class SqlConnection(ABC):
+    def __init__(self, target: ConnectTarget) -> None:
+        self.target = target
+        self.opened_at = time.monotonic()
+        self.broken = False
+
+    @abstractmethod
+    def read_batches(
+        self, query: str, schema: pa.Schema | None, options: ReadOptions, *, during: str, parameters: Sequence[str] | None = None
+    ) -> Iterator[pa.RecordBatch]:
+        """Stream ``query``'s result; ``schema`` (when known from the catalog) fixes every column's type."""
+
+    def fetch_all(self, query: str, *, during: str, parameters: Sequence[str] | None = None) -> pa.Table:
+        """A small result (catalog lookups, MAX, COUNT) as one table."""
+        batches = list(self.read_batches(query, None, ReadOptions(batch_size=10_000, max_text_size=4096), during=during, parameters=parameters))
+        if not batches:
+            return pa.table({})
+        return pa.Table.from_batches(batches)
+
+    @abstractmethod
+    def execute(self, statement: str, *, during: str) -> None: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def ping(self) -> None:
+        """A round trip proving the connection still works (raises on a dead one)."""
+        self.execute("SELECT 1", during="checking a pooled connection")
+
+    def _fail(self, exc: BaseException, during: str) -> Exception:
+        self.broken = True
+        return classify(exc, self.target.label, during=during, secrets=self.target.secrets)
+
+
+class ArrowOdbcConnection(SqlConnection):
+    def __init__(self, target: ConnectTarget) -> None:
+        super().__init__(target)
+        arrow_odbc = drivers.import_arrow_odbc()
+        self._error_type = arrow_odbc.Error
+        try:
+            self._handle: Any = arrow_odbc.connect(target.connection_string, login_timeout_sec=target.login_timeout_seconds)
+        except arrow_odbc.Error as exc:
+            raise self._fail(exc, "connecting") from None
+        for statement in target.session_setup:
+            self.execute(statement, during="setting up the session")
+
+    def read_batches(
+        self, query: str, schema: pa.Schema | None, options: ReadOptions, *, during: str, parameters: Sequence[str] | None = None
+    ) -> Iterator[pa.RecordBatch]:
+        try:
+            reader = self._handle.read_arrow_batches(
+                query,
+                batch_size=options.batch_size,
+                parameters=list(parameters) if parameters is not None else None,
+                max_bytes_per_batch=options.max_bytes_per_batch,
+                max_text_size=options.max_text_size,
+                max_binary_size=options.max_binary_size,
+                falliable_allocations=True,
+                schema=schema,
+                map_schema=None if schema is not None else widen_floats,
+                query_timeout_sec=options.query_timeout_seconds,
+            )
+            for batch in reader:
+                yield batch
+        except self._error_type as exc:
+            raise self._fail(exc, during) from None
+
+    def execute(self, statement: str, *, during: str) -> None:
+        try:
+            self._handle.execute(statement)
+        except self._error_type as exc:
+            raise self._fail(exc, during) from None
+
+    def close(self) -> None:
+        # arrow-odbc frees the ODBC connection when its object is released; drop our only reference.
+        self._handle = None
+
+
+class PyodbcConnection(SqlConnection):
+    def __init__(self, target: ConnectTarget) -> None:
+        super().__init__(target)
+        pyodbc = drivers.import_pyodbc()
+        self._error_type = pyodbc.Error
+        attrs: dict[int, Any] = {}
+        if target.token_source is not None:
+            from hygge_core.sql.auth import SQL_COPT_SS_ACCESS_TOKEN
+
+            attrs[SQL_COPT_SS_ACCESS_TOKEN] = target.token_source.packed()
+        try:
+            self._handle = pyodbc.connect(
+                target.connection_string, autocommit=True, timeout=target.login_timeout_seconds, attrs_before=attrs or None
+            )
+        except pyodbc.Error as exc:
+            raise self._fail(exc, "connecting") from None
+        for statement in target.session_setup:
+            self.execute(statement, during="setting up the session")
+
+    def read_batches(
+        self, query: str, schema: pa.Schema | None, options: ReadOptions, *, during: str, parameters: Sequence[str] | None = None
+    ) -> Iterator[pa.RecordBatch]:
+        try:
+            cursor = self._handle.cursor()
+            if options.query_timeout_seconds:
+                self._handle.timeout = options.query_timeout_seconds
+            cursor.execute(query, *(parameters or ()))
+            names = [column[0] for column in cursor.description]
+            while True:
+                rows = cursor.fetchmany(options.batch_size)
+                if not rows:
+                    break
+                columns = list(zip(*rows))
+                if schema is not None:
+                    yield pa.RecordBatch.from_arrays([pa.array(col, type=f.type) for col, f in zip(columns, schema)], schema=schema)
+                else:
+                    yield pa.RecordBatch.from_arrays([pa.array(col) for col in columns], names=names)
+            cursor.close()
+        except self._error_type as exc:
+            raise self._fail(exc, during) from None
+
+    def execute(self, statement: str, *, during: str) -> None:
+        try:
+            self._handle.execute(statement)
+        except self._error_type as exc:
+            raise self._fail(exc, during) from None
+
+    def close(self) -> None:
+        try:
+            self._handle.close()
+        except self._error_type:
+            pass
+
+
+def open_connection(target: ConnectTarget) -> SqlConnection:
+    if target.route == "pyodbc":
+        return PyodbcConnection(target)
+    return ArrowOdbcConnection(target)
+
+
+def widen_floats(schema: pa.Schema) -> pa.Schema:
+    """For query entities (no catalog types): psqlODBC reports float8 as a 17-digit SQL_FLOAT, which
+    arrow-odbc reads as float32. Widening every float32 keeps all digits (a ``real`` becomes float64)."""
+    return pa.schema([f.with_type(pa.float64()) if f.type == pa.float32() else f for f in schema], metadata=schema.metadata)

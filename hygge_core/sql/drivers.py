@@ -1,0 +1,122 @@
+"""Find the ODBC driver for a connection: configured, registered, or shipped by a Python package.
+
+Order for SQL Server: the ``driver:`` key when set (a registered name or a file
+path); "ODBC Driver 18 for SQL Server" / 17 when registered with unixODBC; the
+msodbcsql18 library shipped by the ``mssql-python-odbc`` wheel (loaded by path,
+no odbcinst.ini entry needed); FreeTDS only when named explicitly, because its
+type mapping and TLS support differ. For PostgreSQL: psqlODBC ("PostgreSQL Unicode").
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import platform
+from pathlib import Path
+
+from hygge_core.errors import HomeError
+
+MSSQL_REGISTERED = ("ODBC Driver 18 for SQL Server", "ODBC Driver 17 for SQL Server")
+POSTGRES_REGISTERED = ("PostgreSQL Unicode", "PostgreSQL ANSI")
+POSTGRES_LIBRARIES = ("/usr/lib/x86_64-linux-gnu/odbc/psqlodbcw.so", "/usr/lib/aarch64-linux-gnu/odbc/psqlodbcw.so")
+
+MSSQL_INSTALL_HINT = (
+    "install Microsoft's driver with `pip install mssql-python-odbc` (or `pip install 'hygge[mssql]'`), "
+    "or register 'ODBC Driver 18 for SQL Server' with unixODBC, or set `driver:` on the connection"
+)
+POSTGRES_INSTALL_HINT = "install psqlODBC with `apt-get install odbc-postgresql` (scripts/install-system-packages.sh), or set `driver:` on the connection"
+
+
+def registered_drivers() -> list[str]:
+    """Driver names unixODBC knows (``pyodbc.drivers()``)."""
+    return list(import_pyodbc().drivers())
+
+
+def import_pyodbc():  # type: ignore[no-untyped-def]
+    """pyodbc, or a ``HomeError`` that says what is missing (the module or unixODBC's libodbc)."""
+    try:
+        import pyodbc
+    except ImportError as exc:
+        if "libodbc" in str(exc):
+            raise HomeError(f"pyodbc cannot load unixODBC ({exc}); install it with `apt-get install libodbc2 unixodbc`") from None
+        raise HomeError("the SQL homes need pyodbc: `pip install 'hygge[sql]'` (or 'hygge[mssql]' for SQL Server)") from None
+    return pyodbc
+
+
+def import_arrow_odbc():  # type: ignore[no-untyped-def]
+    try:
+        import arrow_odbc
+    except ImportError as exc:
+        if "libodbc" in str(exc):
+            raise HomeError(f"arrow-odbc cannot load unixODBC ({exc}); install it with `apt-get install libodbc2 unixodbc`") from None
+        raise HomeError("the SQL homes need arrow-odbc: `pip install 'hygge[sql]'` (or 'hygge[mssql]' for SQL Server)") from None
+    return arrow_odbc
+
+
+def mssql_driver(configured: str | None = None) -> str:
+    """The value for ``DRIVER=`` in a SQL Server connection string."""
+    if configured:
+        return _configured(configured, MSSQL_INSTALL_HINT)
+    registered = registered_drivers()
+    for name in MSSQL_REGISTERED:
+        if name in registered:
+            return name
+    shipped = shipped_msodbcsql()
+    if shipped is not None:
+        return str(shipped)
+    raise HomeError(f"no SQL Server ODBC driver found (registered: {', '.join(registered) or 'none'}); {MSSQL_INSTALL_HINT}")
+
+
+def postgres_driver(configured: str | None = None) -> str:
+    if configured:
+        return _configured(configured, POSTGRES_INSTALL_HINT)
+    registered = registered_drivers()
+    for name in POSTGRES_REGISTERED:
+        if name in registered:
+            return name
+    for library in POSTGRES_LIBRARIES:
+        if Path(library).is_file():
+            return library
+    raise HomeError(f"no PostgreSQL ODBC driver found (registered: {', '.join(registered) or 'none'}); {POSTGRES_INSTALL_HINT}")
+
+
+def shipped_msodbcsql() -> Path | None:
+    """msodbcsql18 inside the ``mssql-python-odbc`` wheel, for this distribution and machine, if installed."""
+    try:
+        import mssql_python_odbc
+    except ImportError:
+        return None
+    base = Path(mssql_python_odbc.get_libs_dir()) / "linux"
+    arch = {"amd64": "x86_64", "aarch64": "arm64"}.get(platform.machine().lower(), platform.machine().lower())
+    for family in _distribution_families():
+        matches = sorted(glob.glob(str(base / family / arch / "lib" / "libmsodbcsql-*.so*")))
+        if matches:
+            return Path(matches[-1])
+    matches = sorted(glob.glob(str(base / "*" / arch / "lib" / "libmsodbcsql-*.so*")))
+    return Path(matches[-1]) if matches else None
+
+
+def _distribution_families() -> list[str]:
+    """The wheel's folder names to try, most specific first, from /etc/os-release."""
+    try:
+        release = platform.freedesktop_os_release()
+    except OSError:
+        return ["debian_ubuntu"]
+    ids = {release.get("ID", "")} | set(release.get("ID_LIKE", "").split())
+    families = []
+    if ids & {"debian", "ubuntu"}:
+        families.append("debian_ubuntu")
+    if ids & {"rhel", "fedora", "centos", "rocky", "almalinux", "ol", "amzn"}:
+        families.append("rhel")
+    if ids & {"suse", "opensuse", "sles", "opensuse-leap"}:
+        families.append("suse")
+    if ids & {"alpine"}:
+        families.append("alpine")
+    return families or ["debian_ubuntu"]
+
+
+def _configured(value: str, hint: str) -> str:
+    looks_like_path = os.sep in value or value.endswith((".so", ".dylib", ".dll")) or ".so." in value
+    if looks_like_path and not Path(value).is_file():
+        raise HomeError(f"ODBC driver file {value} does not exist; {hint}")
+    return value
