@@ -72,6 +72,8 @@ class EntityLock:
 
 
 def new_version_dir(entity_dir: Path, run_id: str) -> Path:
+    if "." in run_id:
+        raise ValueError(f"run id {run_id!r} contains a dot; recover() could not tell whose staging it is")
     return staging_root(entity_dir) / f"{entity_dir.name}.{run_id}{_NEW}"
 
 
@@ -154,8 +156,7 @@ def recover(entity_dir: Path) -> list[str]:
     if not root.is_dir():
         return []
     actions: list[str] = []
-    prefix = entity_dir.name + "."
-    leftovers = sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith(prefix))
+    leftovers = _leftovers(root, entity_dir)
     olds = [p for p in leftovers if p.name.endswith(_OLD)]
     news = [p for p in leftovers if p.name.endswith(_NEW)]
     if not entity_dir.exists() and olds:
@@ -174,6 +175,24 @@ def recover(entity_dir: Path) -> list[str]:
             shutil.rmtree(path, ignore_errors=True)
             actions.append(f"removed {path.name}")
     return actions
+
+
+def _leftovers(root: Path, entity_dir: Path) -> list[Path]:
+    """This entity's staged versions, ``<entity>.<run id>.new`` or ``.old``, oldest run first.
+
+    Matched exactly, not by prefix: ``events.`` is also the start of ``events.v2.<run id>.new``,
+    which another entity's run (holding another lock) may be writing right now. Run ids contain
+    no dot, so whatever lies between the entity name and the suffix must be dot-free.
+    """
+    prefix = entity_dir.name + "."
+    found = []
+    for path in root.iterdir():
+        for suffix in (_NEW, _OLD):
+            if path.name.startswith(prefix) and path.name.endswith(suffix):
+                run_id = path.name[len(prefix) : -len(suffix)]
+                if run_id and "." not in run_id and path.is_dir():
+                    found.append(path)
+    return sorted(found)
 
 
 def exchange(first: Path, second: Path) -> bool:

@@ -146,3 +146,38 @@ def test_entities_sharing_a_lake_do_not_disturb_each_other(tmp_path: Path) -> No
     assert sorted(p.name for p in (tmp_path / "lake").iterdir()) == sorted([*names, ".hygge-staging"])
     concat = pa.concat_tables([read_entity(tmp_path / "lake" / n) for n in names])
     assert concat.num_rows == 1200 * len(names)
+
+
+PAUSE_BEFORE_COMMIT_RECORD = """
+import time
+GO = {go!r}
+original_record = publish.write_commit_record
+def write_commit_record(version, payload):
+    print("WRITTEN", flush=True)
+    while not os.path.exists(GO):
+        time.sleep(0.02)
+    original_record(version, payload)
+publish.write_commit_record = write_commit_record
+"""
+
+
+def test_entities_whose_names_share_a_dot_prefix_keep_their_own_staging(tmp_path: Path, paused_children) -> None:
+    """``events`` and ``events.v2`` stage side by side in ``lake/.hygge-staging``: a run of one must not
+    take the other's staged version for a leftover of its own and delete it mid-run."""
+    tables = {"events": make_table(range(0, 800), "events"), "events.v2": make_table(range(0, 1200), "v2")}
+    for name, table in tables.items():
+        write_source(tmp_path / "home" / name / "a.parquet", table)
+    write_project_at(tmp_path, project_yaml(entities=list(tables)))
+
+    go = tmp_path / "go"
+    other = paused_children(PAUSE_BEFORE_COMMIT_RECORD.format(go=str(go)), tmp_path, "files/events.v2")
+    other.wait_for("WRITTEN")  # events.v2 has written all its files into staging, and holds its own lock
+
+    result = hygge_core.run_entity(hygge_core.load_project(tmp_path).entity("files/events"))
+    assert result.published
+    go.touch()
+    finished = other.finish()
+    assert finished.result == {"status": "success", "rows": 1200}, finished.result
+    for name, table in tables.items():
+        assert read_entity(tmp_path / "lake" / name).equals(table)
+        assert staging_leftovers(tmp_path / "lake" / name) == []
