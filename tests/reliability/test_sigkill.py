@@ -231,3 +231,34 @@ def test_killed_first_run_leaves_no_entity(tmp_path: Path, paused_children) -> N
     assert result.published
     assert read_entity(entity).equals(table)
     assert staging_leftovers(entity) == []
+
+
+def test_recovery_never_adopts_another_entitys_staging(tmp_path: Path, paused_children) -> None:
+    """``events.v2`` is killed in the fallback gap (its folder absent, both versions in staging); a first run of
+    ``events`` must not take ``events.v2.<run>.new`` for its own interrupted publish and roll it forward."""
+    tables = {"events": make_table(range(0, 500), "events"), "events.v2": make_table(range(0, 900), "v2")}
+    for name, table in tables.items():
+        write_source(tmp_path / "home" / name / "a.parquet", table)
+    write_project_at(tmp_path, project_yaml(entities=list(tables)))
+    project = hygge_core.load_project(tmp_path)
+    assert hygge_core.run_entity(project.entity("files/events.v2")).published
+    v2 = tmp_path / "lake" / "events.v2"
+    v2_before = snapshot(v2)
+
+    child = paused_children(KILL_POINTS["fallback_between_the_two_renames"].patch, tmp_path, "files/events.v2")
+    child.wait_for(MARKER)
+    child.kill()
+    assert not v2.exists()
+
+    assert hygge_core.run_entity(project.entity("files/events")).published
+    assert read_entity(tmp_path / "lake" / "events").equals(tables["events"])
+    assert not v2.exists()  # still waiting for its own recovery
+
+    # events.v2's own recovery finds its two versions untouched and rolls its killed run forward.
+    with project.entity("files/events.v2").create_store().session():
+        pass
+    assert v2.is_dir(), "events.v2 lost both its versions"
+    assert read_entity(v2).equals(tables["events.v2"])
+    assert snapshot(v2) != v2_before  # the killed run's version (new run id), not the previous one
+    for name in tables:
+        assert staging_leftovers(tmp_path / "lake" / name) == []
