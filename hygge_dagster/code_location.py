@@ -1,0 +1,60 @@
+"""Definitions for a whole hygge project: assets, schedules, sensors and the configured executor."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from dagster import AssetSpec, Definitions, ExecutorDefinition
+
+from hygge_core.project import Project, load_project
+from hygge_dagster.assets import build_entity_assets, build_source_assets
+from hygge_dagster.executor import build_executor
+from hygge_dagster.schedules import build_schedules
+from hygge_dagster.sensors import build_sensors
+from hygge_dagster.translator import DagsterHyggeTranslator
+
+PROJECT_ENV_VAR = "HYGGE_PROJECT"
+SAMPLE_PROJECT = Path(__file__).resolve().parent.parent / "samples" / "parquet_to_parquet.yaml"
+
+
+def default_project_path() -> Path:
+    """``$HYGGE_PROJECT`` when set, else the bundled sample, so entry points work with no setup."""
+    value = os.environ.get(PROJECT_ENV_VAR)
+    return Path(value) if value else SAMPLE_PROJECT
+
+
+def build_definitions(project_path: str | Path | None = None, *, translator: DagsterHyggeTranslator | None = None) -> Definitions:
+    """Load a hygge project and build its Dagster definitions (see ``project_definitions``)."""
+    return project_definitions(load_project(project_path if project_path is not None else default_project_path()), translator=translator)
+
+
+def project_definitions(
+    project: Project,
+    *,
+    translator: DagsterHyggeTranslator | None = None,
+    executor: ExecutorDefinition | None = None,
+    flows: Sequence[str] = (),
+    schedules: bool = True,
+    sensors: bool = True,
+) -> Definitions:
+    """Assets for every entity (of ``flows`` when given), plus schedules, sensors and the executor."""
+    if flows:
+        project = _only_flows(project, flows)
+    entity_assets = build_entity_assets(project, translator)
+    specs_by_key = {key: next(iter(assets_def.specs)) for key, assets_def in entity_assets.items()}
+    specs_by_flow: dict[str, list[AssetSpec]] = {}
+    for plan in project.plans:
+        specs_by_flow.setdefault(plan.flow, []).append(specs_by_key[plan.key])
+    return Definitions(
+        assets=[*entity_assets.values(), *build_source_assets(project)],
+        schedules=build_schedules(project, specs_by_flow) if schedules else [],
+        sensors=build_sensors(project, specs_by_key) if sensors else [],
+        executor=executor or build_executor(project.config.dagster, max_concurrent=project.config.concurrency),
+    )
+
+
+def _only_flows(project: Project, flows: Sequence[str]) -> Project:
+    plans = project.select(flows=flows)
+    return Project(name=project.name, root=project.root, config_file=project.config_file, config=project.config, plans=plans)

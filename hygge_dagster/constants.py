@@ -1,0 +1,64 @@
+"""Names hygge puts into Dagster: metadata keys, tags, pool names. One place, so tests and UIs agree."""
+
+from __future__ import annotations
+
+import re
+
+# Run tag: every entity of a run tagged with it uses this run type (full_drop | incremental).
+RUN_TYPE_TAG = "hygge/run_type"
+RUN_TYPES = ("full_drop", "incremental")
+
+# Asset tags (visible and selectable in the UI: `tag:hygge/flow=files_to_lake`).
+FLOW_TAG = "hygge/flow"
+CONNECTION_TAG = "hygge/connection"
+
+# Definition metadata (static, from the plan).
+META_FLOW = "hygge/flow"
+META_ENTITY = "hygge/entity"
+META_SOURCE = "hygge/source"
+META_DESTINATION = "hygge/destination"
+META_RUN_TYPE = "hygge/run_type"
+META_WATERMARK_COLUMN = "hygge/watermark_column"
+META_KEY_COLUMNS = "hygge/key_columns"
+
+# Materialisation metadata (from the engine's EntityResult).
+META_ROW_COUNT = "dagster/row_count"
+META_COLUMN_SCHEMA = "dagster/column_schema"
+META_ROWS_PER_SECOND = "hygge/rows_per_second"
+META_DURATION = "hygge/duration_seconds"
+META_BYTES = "hygge/bytes"
+META_FILES = "hygge/files"
+META_SOURCE_ROWS = "hygge/source_rows"
+META_WATERMARK_BEFORE = "hygge/watermark_before"
+META_WATERMARK_AFTER = "hygge/watermark_after"
+META_PUBLISHED = "hygge/published"
+META_ATTEMPT = "hygge/attempt"
+META_ERROR_TYPE = "hygge/error_type"
+
+# Check names.
+CHECK_ROW_COUNT = "row_count"
+CHECK_SCHEMA_DRIFT = "schema_drift"
+CHECK_NOT_EMPTY = "not_empty"
+CHECK_UNIQUE_KEY = "unique_key"
+
+POOL_PREFIX = "hygge_"
+
+# Modules every forkserver step process starts with, so a step pays no import cost.
+PRELOAD_MODULES = ("dagster", "pyarrow.parquet", "polars", "hygge_core", "hygge_dagster")
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_]")
+
+
+def sanitize(name: str) -> str:
+    """A Dagster-safe name: every character outside ``A-Za-z0-9_`` becomes ``_``.
+
+    Dagster rejects spaces, dots and non-ASCII letters in asset keys and op names;
+    the raw name is kept in metadata so nothing is lost.
+    """
+    cleaned = _UNSAFE.sub("_", name)
+    return cleaned or "_"
+
+
+def pool_name(connection: str) -> str:
+    """The Dagster pool holding one slot per running entity of a SQL connection."""
+    return POOL_PREFIX + sanitize(connection)

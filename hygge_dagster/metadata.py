@@ -1,0 +1,43 @@
+"""Materialisation metadata, built only from the engine's ``EntityResult`` (never parsed from logs)."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+from dagster import MetadataValue, TableColumn, TableSchema
+
+from hygge_core.result import EntityResult
+from hygge_core.state import Watermark
+from hygge_dagster import constants as c
+
+
+def result_metadata(result: EntityResult, *, attempt: int) -> dict[str, object]:
+    """What a materialisation (or, for an unchanged entity, an observation) records."""
+    metadata: dict[str, object] = {
+        c.META_ROW_COUNT: MetadataValue.int(result.rows),
+        c.META_ROWS_PER_SECOND: MetadataValue.float(round(result.rows_per_second, 1)),
+        c.META_DURATION: MetadataValue.float(round(result.seconds, 6)),
+        c.META_BYTES: MetadataValue.int(result.bytes),
+        c.META_FILES: MetadataValue.int(result.files),
+        c.META_RUN_TYPE: MetadataValue.text(result.run_type),
+        c.META_DESTINATION: MetadataValue.path(result.destination),
+        c.META_SOURCE: MetadataValue.text(result.source),
+        c.META_PUBLISHED: MetadataValue.bool(result.published),
+        c.META_WATERMARK_BEFORE: MetadataValue.text(_watermark_text(result.watermark_before)),
+        c.META_WATERMARK_AFTER: MetadataValue.text(_watermark_text(result.watermark_after)),
+        c.META_ATTEMPT: MetadataValue.int(attempt),
+    }
+    if result.source_rows is not None:
+        metadata[c.META_SOURCE_ROWS] = MetadataValue.int(result.source_rows)
+    if result.schema is not None:
+        metadata[c.META_COLUMN_SCHEMA] = MetadataValue.table_schema(table_schema(result.schema))
+    return metadata
+
+
+def table_schema(schema: pa.Schema) -> TableSchema:
+    """Dagster's column schema from the Arrow schema that was written (types as Arrow spells them)."""
+    return TableSchema(columns=[TableColumn(name=field.name, type=str(field.type)) for field in schema])
+
+
+def _watermark_text(watermark: Watermark | None) -> str:
+    """``column = value`` or ``none``: text, because a watermark may be a date, a number or a string."""
+    return "none" if watermark is None else f"{watermark.column} = {watermark.value}"

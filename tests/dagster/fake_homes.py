@@ -1,0 +1,54 @@
+"""A test-only home type: rows made in memory, with switches for the failures the Dagster tests need.
+
+It lives in its own module (not a test file) so multiprocess step processes can import it:
+``materialize_entities`` imports the module that registered each custom home type.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Literal
+
+import pyarrow as pa
+
+from hygge_core.errors import TransientError
+from hygge_core.home import Home, HomeConfig
+from hygge_core.state import EntityState
+
+
+class MemoryHomeConfig(HomeConfig):
+    type: Literal["test_memory"] = "test_memory"
+    connection: str | None = None
+    rows: int = 1000
+    batch_rows: int = 100
+    fail_once_marker: str | None = None  # first attempt creates this file, then fails transiently mid-read
+    claimed_source_rows: int | None = None  # what the home says the source holds (default: rows)
+    sleep: float = 0.0  # seconds spent reading, to make runs overlap if nothing stops them
+    timeline: str | None = None  # folder for <entity>.start / <entity>.end wall-clock stamps
+
+
+class MemoryHome(Home, type_name="test_memory", config=MemoryHomeConfig):
+    config: MemoryHomeConfig
+
+    def read(self, previous: EntityState, run_type: str) -> Iterator[pa.Table]:
+        timeline = Path(self.config.timeline) if self.config.timeline else None
+        if timeline is not None:
+            (timeline / f"{self.plan.entity}.start").write_text(repr(time.time()))
+        time.sleep(self.config.sleep)
+        for offset in range(0, self.config.rows, self.config.batch_rows):
+            ids = range(offset, min(offset + self.config.batch_rows, self.config.rows))
+            yield pa.table({"id": pa.array(ids, pa.int64()), "name": [f"row {i}" for i in ids]})
+            marker = Path(self.config.fail_once_marker) if self.config.fail_once_marker else None
+            if marker is not None and offset >= 2 * self.config.batch_rows and not marker.exists():
+                marker.write_text("failed once")
+                raise TransientError(f"{self.plan.key}: connection lost (test)")
+        if timeline is not None:
+            (timeline / f"{self.plan.entity}.end").write_text(repr(time.time()))
+
+    def schema(self) -> pa.Schema:
+        return pa.schema([("id", pa.int64()), ("name", pa.string())])
+
+    def source_row_count(self) -> int | None:
+        return self.config.claimed_source_rows if self.config.claimed_source_rows is not None else self.config.rows

@@ -1,0 +1,125 @@
+"""The sample project's assets, run in process: specs, metadata against the files on disk, checks, subsets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from dagster import AssetKey, DagsterEventType, TableSchema
+
+from hygge_core import load_project
+from hygge_dagster import build_definitions, build_hygge_asset_specs
+
+ENTITIES = ["customers", "orders", "products"]
+
+
+def key(entity: str) -> AssetKey:
+    return AssetKey(["files_to_lake", entity])
+
+
+def lake(sample_project: Path, entity: str) -> Path:
+    return sample_project.parent.parent / "lake" / "sample" / entity
+
+
+def source_rows(sample_project: Path, entity: str) -> int:
+    folder = sample_project.parent.parent / "data" / "home" / entity
+    return sum(pq.ParquetFile(path).metadata.num_rows for path in folder.glob("*.parquet"))
+
+
+def test_specs_describe_each_entity(sample_project: Path) -> None:
+    specs = {spec.key: spec for spec in build_hygge_asset_specs(load_project(sample_project))}
+    assert set(specs) == {key(name) for name in ENTITIES}
+    orders = specs[key("orders")]
+    assert orders.group_name == "files_to_lake"
+    assert orders.kinds == {"parquet"}
+    assert orders.tags["hygge/flow"] == "files_to_lake"
+    assert orders.metadata["hygge/entity"] == "orders"
+    assert orders.metadata["hygge/destination"] == str(lake(sample_project, "orders"))
+    assert orders.metadata["hygge/source"].endswith(str(Path("data") / "home" / "orders"))
+    assert "Sample shop data" in orders.description and str(lake(sample_project, "orders")) in orders.description
+
+
+def test_names_are_sanitised_and_raw_names_kept(write_project, tmp_path: Path) -> None:
+    home = tmp_path / "src" / "Kunde Æ"
+    home.mkdir(parents=True)
+    root = write_project(
+        f"""
+        name: odd
+        flows:
+          my-flow:
+            home: {{type: parquet, path: {home.parent}}}
+            store: {{type: parquet, path: out}}
+            entities: ["Kunde Æ"]
+        """
+    )
+    (spec,) = build_hygge_asset_specs(load_project(root))
+    assert spec.key == AssetKey(["my_flow", "Kunde__"])
+    assert spec.group_name == "my_flow"
+    assert spec.metadata["hygge/flow"] == "my-flow"
+    assert spec.metadata["hygge/entity"] == "Kunde Æ"
+
+
+def test_sample_run_metadata_matches_files_on_disk(sample_project: Path) -> None:
+    job = build_definitions(sample_project).resolve_implicit_global_asset_job_def()
+    result = job.execute_in_process()
+    assert result.success
+    events = {event.asset_key: event.materialization.metadata for event in result.get_asset_materialization_events()}
+    assert set(events) == {key(name) for name in ENTITIES}
+    for name in ENTITIES:
+        metadata = events[key(name)]
+        folder = lake(sample_project, name)
+        files = sorted(folder.glob("*.parquet"))
+        table = pq.read_table(files)
+        assert metadata["dagster/row_count"].value == table.num_rows == source_rows(sample_project, name)
+        assert metadata["hygge/source_rows"].value == table.num_rows
+        assert metadata["hygge/files"].value == len(files)
+        assert metadata["hygge/bytes"].value == sum(path.stat().st_size for path in files)
+        assert metadata["hygge/destination"].value == str(folder)
+        assert metadata["hygge/run_type"].value == "full_drop"
+        assert metadata["hygge/watermark_before"].value == "none"
+        assert metadata["hygge/duration_seconds"].value > 0
+        expected_rate = table.num_rows / metadata["hygge/duration_seconds"].value
+        assert metadata["hygge/rows_per_second"].value == pytest.approx(expected_rate, rel=0.01)
+        schema = metadata["dagster/column_schema"].value
+        assert isinstance(schema, TableSchema)
+        assert [(col.name, col.type) for col in schema.columns] == [(f.name, str(f.type)) for f in table.schema]
+    checks = {(ev.asset_key, ev.check_name): ev for ev in result.get_asset_check_evaluations()}
+    expected = {(key(name), check) for name in ENTITIES for check in ("row_count", "schema_drift", "not_empty")}
+    assert set(checks) == expected
+    assert all(ev.passed for ev in checks.values())
+    assert checks[(key("orders"), "schema_drift")].description == "first load: nothing to compare"
+
+
+def test_subset_selection_runs_only_the_selected_entity(sample_project: Path) -> None:
+    job = build_definitions(sample_project).resolve_implicit_global_asset_job_def()
+    result = job.execute_in_process(asset_selection=[key("orders")])
+    assert result.success
+    assert [event.asset_key for event in result.get_asset_materialization_events()] == [key("orders")]
+    assert {ev.asset_key for ev in result.get_asset_check_evaluations()} == {key("orders")}
+    assert lake(sample_project, "orders").is_dir()
+    assert not lake(sample_project, "customers").exists() and not lake(sample_project, "products").exists()
+
+
+def test_run_type_tag_overrides_every_entity(sample_project: Path) -> None:
+    job = build_definitions(sample_project).resolve_implicit_global_asset_job_def()
+    assert job.execute_in_process(asset_selection=[key("products")]).success
+    second = job.execute_in_process(asset_selection=[key("products")], tags={"hygge/run_type": "incremental"})
+    assert second.success
+    # Incremental with no new files: nothing published, so an observation instead of a materialisation.
+    assert second.get_asset_materialization_events() == []
+    observations = [e for e in second.all_events if e.event_type == DagsterEventType.ASSET_OBSERVATION]
+    assert len(observations) == 1
+    metadata = observations[0].event_specific_data.asset_observation.metadata
+    assert metadata["hygge/run_type"].value == "incremental"
+    assert metadata["dagster/row_count"].value == 0
+    assert metadata["hygge/published"].value is False
+
+
+def test_bad_run_type_tag_fails_with_a_clear_message(sample_project: Path) -> None:
+    job = build_definitions(sample_project).resolve_implicit_global_asset_job_def()
+    result = job.execute_in_process(asset_selection=[key("products")], tags={"hygge/run_type": "fullish"}, raise_on_error=False)
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.event_type == DagsterEventType.STEP_FAILURE]
+    assert "hygge/run_type='fullish' is not a run type" in failure.event_specific_data.user_failure_data.description
+    assert not lake(sample_project, "products").exists()
