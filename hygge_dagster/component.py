@@ -11,11 +11,12 @@
       sensors: true
       executor: true                # use the executor from hygge.yml's dagster: block
 
+No ``from __future__ import annotations`` here: Resolvable reads the field types at runtime.
+
 Registered for ``dg list components`` through the ``dagster_dg_cli.registry_modules``
 entry point in pyproject.toml.
 """
 
-from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path

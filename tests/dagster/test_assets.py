@@ -123,3 +123,21 @@ def test_bad_run_type_tag_fails_with_a_clear_message(sample_project: Path) -> No
     (failure,) = [e for e in result.all_events if e.event_type == DagsterEventType.STEP_FAILURE]
     assert "hygge/run_type='fullish' is not a run type" in failure.event_specific_data.user_failure_data.description
     assert not lake(sample_project, "products").exists()
+
+
+def test_translator_subclass_changes_keys_and_owners(sample_project: Path) -> None:
+    from dagster import AssetSpec
+
+    from hygge_dagster import DagsterHyggeTranslator, HyggeEntityData
+
+    class Prefixed(DagsterHyggeTranslator):
+        def get_asset_spec(self, data: HyggeEntityData) -> AssetSpec:
+            return super().get_asset_spec(data).replace_attributes(key=AssetKey(["lake", data.entity]), owners=["team:data"])
+
+    defs = build_definitions(sample_project, translator=Prefixed())
+    specs = {spec.key: spec for spec in defs.resolve_all_asset_specs()}
+    assert set(specs) == {AssetKey(["lake", name]) for name in ENTITIES}
+    assert specs[AssetKey(["lake", "orders"])].owners == ["team:data"]
+    result = defs.resolve_implicit_global_asset_job_def().execute_in_process(asset_selection=[AssetKey(["lake", "orders"])])
+    assert [e.asset_key for e in result.get_asset_materialization_events()] == [AssetKey(["lake", "orders"])]
+    assert {ev.asset_key for ev in result.get_asset_check_evaluations()} == {AssetKey(["lake", "orders"])}
