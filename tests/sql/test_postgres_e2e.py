@@ -153,6 +153,10 @@ def test_discovery_include_exclude_over_many_tables(pgdb, pg_project):
     assert [e.status for e in result.entities] == ["success"] * 30, [e.error for e in result.entities if e.error]
     assert pq.read_table(root / "lake" / "sales.t07").to_pylist() == [{"id": 7}]
     assert pgdb.backends() <= 3
+    from hygge_core.sql.pool import pool_for
+
+    pool = pool_for("pg", project.config.connections["pg"])  # the process-wide pool the 30 entities shared
+    assert pool.peak_open <= 3 and pool.opened_total <= 3
 
 
 def test_query_entity(pgdb, pg_project):
