@@ -19,7 +19,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from hygge_core.errors import HyggeError
+from hygge_core.errors import HomeError, HyggeError
 from hygge_core.log import entity_logger
 from hygge_core.project import EntityPlan
 from hygge_core.result import EntityResult
@@ -71,7 +71,7 @@ def run_entity(plan: EntityPlan, *, run_type: str | None = None, progress: Progr
             rows, schema = _pump(home.read(previous, mode), writer, tracker, plan, started, progress, log)
             schema = schema or home.schema()
             source_rows = home.source_row_count()
-            new_state = _next_state(previous, run_id, mode, rows, schema, tracker, home.state_updates())
+            new_state = _next_state(previous, run_id, mode, rows, schema, tracker, home.state_updates(), label=plan.key)
             if mode == "incremental" and rows == 0 and new_state.home == previous.home:
                 writer.abort()
                 published = None
@@ -200,9 +200,19 @@ def _next_state(
     schema: pa.Schema | None,
     tracker: WatermarkTracker | None,
     home_updates: dict[str, Any],
+    *,
+    label: str,
 ) -> EntityState:
     watermark = previous.watermark if mode == "incremental" else None
     seen = tracker.result() if tracker is not None else None
+    if seen is not None and watermark is not None and "watermark" not in home_updates:
+        # Comparing an int mark with a datetime one would raise a bare TypeError (and take a whole
+        # run_project down); a mark on another column says nothing about this one anyway.
+        if (seen.column, seen.kind) != (watermark.column, watermark.kind):
+            raise HomeError(
+                f"{label}: the stored watermark is on {watermark.column!r} ({watermark.kind}) but this run tracks "
+                f"{seen.column!r} ({seen.kind}); run the entity once as full_drop to start the new watermark"
+            )
     if seen is not None and (watermark is None or seen.as_python() > watermark.as_python()):
         watermark = seen
     if "watermark" in home_updates:

@@ -105,7 +105,7 @@ def staging_leftovers(entity_dir: Path) -> list[str]:
 def project_yaml(
     *,
     run_type: str = "full_drop",
-    entities: list[str] | None = None,
+    entities: list[str | dict] | None = None,
     home: dict | None = None,
     store: dict | None = None,
     flow: dict | None = None,

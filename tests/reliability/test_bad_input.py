@@ -162,3 +162,36 @@ def test_fixing_the_source_publishes_again(tmp_path: Path) -> None:
     assert result.published and result.rows == 700
     assert read_entity(lake).equals(pa.concat_tables([GOOD, newer]))
     assert staging_leftovers(lake) == []
+
+
+def test_changed_watermark_column_fails_that_entity_alone(tmp_path: Path) -> None:
+    """A mark stored on ``id`` (int) says nothing about ``at`` (timestamp); comparing them must be a clear
+    error for that entity, not a TypeError that takes the whole project run down."""
+    for name in ("items", "other"):
+        write_source(tmp_path / "home" / name / "a.parquet", make_table(range(0, 300), name))
+    flow = {"watermark": {"column": "id"}}
+    write_project_at(tmp_path, project_yaml(run_type="incremental", entities=["items", "other"], flow=flow))
+    first = hygge_core.run_project(hygge_core.load_project(tmp_path))
+    assert [r.status for r in first.entities] == ["success", "success"]
+    lake = tmp_path / "lake"
+    before = snapshot(lake / "items")
+
+    changed = [{"name": "items", "watermark": {"column": "at"}}, "other"]
+    write_project_at(tmp_path, project_yaml(run_type="incremental", entities=changed, flow=flow))
+    for name in ("items", "other"):
+        write_source(tmp_path / "home" / name / "b.parquet", make_table(range(300, 400), name))
+    project = hygge_core.load_project(tmp_path)
+    items, other = hygge_core.run_project(project, concurrency=1).entities
+    assert items.status == "failed" and items.error_type == "HomeError"
+    assert "stored watermark is on 'id' (int)" in (items.error or "")
+    assert "'at' (datetime)" in (items.error or "") and "full_drop" in (items.error or "")
+    assert snapshot(lake / "items") == before
+    assert staging_leftovers(lake / "items") == []
+    assert other.status == "success" and other.rows == 100
+    assert read_entity(lake / "other").equals(make_table(range(0, 400), "other"))
+
+    # As the message says: one full drop starts the new watermark, then incremental runs go on.
+    reset = hygge_core.run_entity(project.entity("files/items"), run_type="full_drop")
+    assert reset.watermark_after is not None and reset.watermark_after.column == "at"
+    assert read_entity(lake / "items").equals(make_table(range(0, 400), "items"))
+    assert hygge_core.run_entity(project.entity("files/items")).status == "skipped"
