@@ -82,16 +82,26 @@ def start_version(entity_dir: Path, run_id: str, *, carry_over: bool) -> Path:
     version = new_version_dir(entity_dir, run_id)
     version.mkdir(parents=True)
     if carry_over and entity_dir.is_dir():
-        for source in iter_data_files(entity_dir):
-            target = version / source.relative_to(entity_dir)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                os.link(source, target)
-            except OSError as exc:
-                if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
-                    raise
-                shutil.copy2(source, target)
+        try:
+            _carry_over(entity_dir, version)
+        except BaseException:
+            # No writer exists yet to abort: a half-made copy (disk full while copying) goes now.
+            shutil.rmtree(version, ignore_errors=True)
+            raise
     return version
+
+
+def _carry_over(entity_dir: Path, version: Path) -> None:
+    """Hard-link (or, where linking is refused, copy) every current data file into ``version``."""
+    for source in iter_data_files(entity_dir):
+        target = version / source.relative_to(entity_dir)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(source, target)
+        except OSError as exc:
+            if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
+                raise
+            shutil.copy2(source, target)
 
 
 def iter_data_files(version: Path) -> Iterator[Path]:

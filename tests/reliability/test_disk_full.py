@@ -12,6 +12,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pyarrow as pa
@@ -39,19 +40,25 @@ def incompressible(ids: range, tag: str) -> pa.Table:
     return make_table(ids, tag, payload_bytes=100, random_payload=True)
 
 
-@pytest.fixture
-def small_lake(tmp_path: Path) -> Iterator[Path]:
-    """``<project>/lake`` on its own 2 MB tmpfs."""
-    lake = tmp_path / "lake"
-    lake.mkdir()
-    mount = ["mount", "-t", "tmpfs", "-o", f"size={TMPFS_BYTES}", "tmpfs", str(lake)]
+@contextmanager
+def small_tmpfs(folder: Path) -> Iterator[Path]:
+    """Mount a 2 MB tmpfs on ``folder`` (created), or skip loudly where mounting is not allowed."""
+    folder.mkdir(parents=True)
+    mount = ["mount", "-t", "tmpfs", "-o", f"size={TMPFS_BYTES},mode=0755", "tmpfs", str(folder)]
     mounted = subprocess.run(mount, capture_output=True, text=True)
     if mounted.returncode != 0:
         pytest.skip(f"REAL ENOSPC test NOT RUN: cannot mount a small tmpfs (needs root/CAP_SYS_ADMIN): {mounted.stderr.strip()}")
     try:
-        yield lake
+        yield folder
     finally:
-        subprocess.run(["umount", str(lake)], check=True)
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+@pytest.fixture
+def small_lake(tmp_path: Path) -> Iterator[Path]:
+    """``<project>/lake`` on its own 2 MB tmpfs."""
+    with small_tmpfs(tmp_path / "lake") as lake:
+        yield lake
 
 
 @pytest.mark.parametrize("run_type", ["full_drop", "incremental"])
@@ -120,3 +127,30 @@ def test_file_too_large_keeps_the_previous_version(tmp_path: Path, run_type: str
     result = hygge_core.run_entity(plan)  # without the limit, the same data publishes
     assert result.published
     assert read_entity(entity).num_rows == 3600
+
+
+def test_disk_full_while_staging_an_incremental_copy(shared_dir: Path) -> None:
+    """Another user cannot hard-link root's files (fs.protected_hardlinks), so the incremental run copies the
+    current version into staging, and the disk fills during that copy: the partial copy must not stay."""
+    protected = Path("/proc/sys/fs/protected_hardlinks")
+    if not protected.is_file() or protected.read_text().strip() != "1":
+        pytest.skip("copy-path ENOSPC test NOT RUN: needs fs.protected_hardlinks=1 to force the copy for real")
+    root = write_project_at(shared_dir / "project", project_yaml(run_type="incremental", store={"file_rows": 20000}))
+    old = incompressible(range(0, 10000), "old")  # about 1.1 MB: a second copy does not fit in 2 MB
+    write_source(root / "home" / "items" / "a.parquet", old)
+    with small_tmpfs(root / "lake") as lake:
+        assert hygge_core.run_entity(hygge_core.load_project(root).entity("files/items")).published
+        entity = lake / "items"
+        for folder in (lake, lake / ".hygge-staging"):
+            folder.chmod(0o777)
+        (lake / ".hygge-staging" / "items.lock").chmod(0o666)
+        before, used_before = snapshot(entity), shutil.disk_usage(lake).used
+        write_source(root / "home" / "items" / "b.parquet", make_table(range(10000, 10010), "new"))
+
+        outcome = run_child("", root, "files/items", unprivileged=True)
+        assert outcome.result.get("error_type") == "StoreError", outcome.result
+        assert "disk full" in outcome.result["error"]
+        assert snapshot(entity) == before
+        assert read_entity(entity).equals(old)
+        assert staging_leftovers(entity) == []
+        assert shutil.disk_usage(lake).used == used_before
