@@ -226,6 +226,8 @@ class store_errors:
             raise StoreError(f"disk full: cannot {self.action} {where}; free space on that filesystem and run again; the destination is unchanged") from exc
         if exc.errno == errno.EFBIG:
             raise StoreError(f"file too large: cannot {self.action} {where} (a filesystem or ulimit file-size limit); lower file_rows; the destination is unchanged") from exc
-        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        if exc.errno == errno.EROFS:
+            raise StoreError(f"read-only filesystem: cannot {self.action} {where}; mount it read-write or point store.path elsewhere; the destination is unchanged") from exc
+        if exc.errno in (errno.EACCES, errno.EPERM):
             raise StoreError(f"permission denied: cannot {self.action} {where}; give this user write access to {self.entity_dir.parent}") from exc
         raise StoreError(f"cannot {self.action} {where}: {exc.strerror or exc}") from exc

@@ -154,3 +154,24 @@ def test_disk_full_while_staging_an_incremental_copy(shared_dir: Path) -> None:
         assert read_entity(entity).equals(old)
         assert staging_leftovers(entity) == []
         assert shutil.disk_usage(lake).used == used_before
+
+
+def test_read_only_filesystem_is_named_as_such(tmp_path: Path, small_lake: Path) -> None:
+    """A lake remounted read-only is not a permission problem: the message must not send the user to chmod."""
+    old = make_table(range(0, 500), "old")
+    write_source(tmp_path / "home" / "items" / "a.parquet", old)
+    write_project_at(tmp_path, project_yaml())
+    plan = hygge_core.load_project(tmp_path).entity("files/items")
+    assert hygge_core.run_entity(plan).published
+    before = snapshot(small_lake / "items")
+    write_source(tmp_path / "home" / "items" / "b.parquet", make_table(range(500, 600), "new"))
+    subprocess.run(["mount", "-o", "remount,ro", str(small_lake)], check=True)
+    try:
+        with pytest.raises(StoreError) as caught:
+            hygge_core.run_entity(plan)
+    finally:
+        subprocess.run(["mount", "-o", "remount,rw", str(small_lake)], check=True)
+    assert "read-only filesystem" in str(caught.value) and str(small_lake) in str(caught.value)
+    assert "permission" not in str(caught.value)
+    assert snapshot(small_lake / "items") == before
+    assert read_entity(small_lake / "items").equals(old)
