@@ -43,7 +43,7 @@ class SqlHomeConfig(HomeConfig):
     batch_size: int = Field(default=100_000, ge=1, description="most rows per Arrow batch")
     max_text_size: int = Field(default=8192, ge=1, description="bytes reserved per value of unbounded text columns (text, varchar(max))")
     max_binary_size: int = Field(default=65536, ge=1, description="bytes reserved per value of unbounded binary columns")
-    max_bytes_per_batch: int = Field(default=64 * 1024 * 1024, ge=1024, description="cap on the driver's transfer buffer")
+    max_bytes_per_batch: int = Field(default=16 * 1024 * 1024, ge=1024, description="cap on the driver's transfer buffer")
     query_timeout: Duration | None = Field(default=None, description="cancel a query that runs longer than this")
     count_rows: bool = Field(default=True, description="count the source window (COUNT(*)) for the row-count check")
 

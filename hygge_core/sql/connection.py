@@ -32,7 +32,7 @@ class ReadOptions:
     batch_size: int = 100_000
     max_text_size: int = 8192
     max_binary_size: int = 65536
-    max_bytes_per_batch: int = 64 * 1024 * 1024
+    max_bytes_per_batch: int = 16 * 1024 * 1024
     query_timeout_seconds: int | None = None
 
 

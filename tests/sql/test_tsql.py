@@ -215,3 +215,23 @@ def test_error_classification_and_redaction():
     assert type(lost).__name__ == "TransientError"
     missing = classify(Exception("('42S02', \"[42S02] Invalid object name 'dbo.Nope'.\")"), "connection 'erp'", during="reading")
     assert isinstance(missing, HomeError) and "check the table" in str(missing)
+
+
+def test_mssql_samples_are_valid(monkeypatch):
+    """The SQL Server samples load as shipped (the entity-pattern one needs a server only to discover)."""
+    from pathlib import Path
+
+    import yaml
+
+    import hygge_core
+    from hygge_core.config import FlowConfig, ProjectConfig
+    from hygge_core.env_vars import expand
+
+    samples = Path(__file__).resolve().parents[2] / "samples"
+    plan = hygge_core.load_project(samples / "mssql_to_parquet.yaml", environ={}).entity("erp_orders/erp_orders")
+    assert plan.home.describe() == "mssql erp: table sales.Orders" and plan.connection.auth == "azure_ad"
+    raw = expand(yaml.safe_load((samples / "mssql_entity_pattern.yaml").read_text()), environ={})
+    flows = raw.pop("flows")
+    assert ProjectConfig.model_validate(raw).connections["erp"].pool_size == 3
+    flow = FlowConfig.model_validate(flows["erp_to_lake"])
+    assert flow.entities.include == ["sales.*"] and flow.entities.exclude == ["sales.tmp_*"]
