@@ -262,3 +262,31 @@ def test_recovery_never_adopts_another_entitys_staging(tmp_path: Path, paused_ch
     assert snapshot(v2) != v2_before  # the killed run's version (new run id), not the previous one
     for name in tables:
         assert staging_leftovers(tmp_path / "lake" / name) == []
+
+
+def test_sigkill_during_recovery_is_recovered_too(tmp_path: Path, paused_children) -> None:
+    """Recovery itself can be killed: after rolling the new version forward, before removing the old one."""
+    scenario = prepare(tmp_path, "full_drop")
+    child = paused_children(KILL_POINTS["fallback_between_the_two_renames"].patch, scenario.root, "files/items")
+    child.wait_for(MARKER)
+    child.kill()
+    recovering = paused_children(
+        """
+        import shutil
+        original_rmtree = shutil.rmtree
+        def rmtree(path, *args, **kwargs):
+            pause("KILL-POINT")
+        shutil.rmtree = rmtree
+        """,
+        scenario.root,
+        "files/items",
+    )
+    recovering.wait_for(MARKER)
+    recovering.kill()
+    entity = scenario.entity
+    assert read_entity(entity).equals(scenario.new)  # rolled forward before the kill
+    assert staging_leftovers(entity) != []  # and the old version was still waiting to be removed
+    result = hygge_core.run_entity(hygge_core.load_project(scenario.root).entity("files/items"))
+    assert result.published
+    assert read_entity(entity).equals(scenario.new)
+    assert staging_leftovers(entity) == []
