@@ -51,29 +51,35 @@ def small_tmpfs(folder: Path) -> Iterator[Path]:
     try:
         yield folder
     finally:
-        subprocess.run(["umount", str(folder)], check=True)
+        if subprocess.run(["umount", str(folder)]).returncode != 0:
+            subprocess.run(["umount", "--lazy", str(folder)], check=True)
 
 
 @pytest.fixture
-def small_lake(tmp_path: Path) -> Iterator[Path]:
-    """``<project>/lake`` on its own 2 MB tmpfs."""
-    with small_tmpfs(tmp_path / "lake") as lake:
+def small_lake(shared_dir: Path) -> Iterator[Path]:
+    """``<project>/lake`` on its own 2 MB tmpfs; the project is ``small_lake.parent``.
+
+    Not under pytest's ``tmp_path``: pytest may rename old session folders away while a
+    concurrent session still runs, and a mount inside would then never be unmounted.
+    """
+    with small_tmpfs(shared_dir / "project" / "lake") as lake:
         yield lake
 
 
 @pytest.mark.parametrize("run_type", ["full_drop", "incremental"])
-def test_disk_full_keeps_the_previous_version(tmp_path: Path, small_lake: Path, run_type: str) -> None:
+def test_disk_full_keeps_the_previous_version(small_lake: Path, run_type: str) -> None:
+    project = small_lake.parent
     old = incompressible(range(0, 2000), "old")
-    write_source(tmp_path / "home" / "items" / "a.parquet", old)
-    write_project_at(tmp_path, project_yaml(run_type=run_type, store={"compression": "zstd", "file_rows": 5000}))
-    plan = hygge_core.load_project(tmp_path).entity("files/items")
+    write_source(project / "home" / "items" / "a.parquet", old)
+    write_project_at(project, project_yaml(run_type=run_type, store={"compression": "zstd", "file_rows": 5000}))
+    plan = hygge_core.load_project(project).entity("files/items")
     assert hygge_core.run_entity(plan).published
     entity = small_lake / "items"
     before, used_before = snapshot(entity), shutil.disk_usage(small_lake).used
     state_before = read_state(entity)
 
     # About 2.5 MB of random bytes cannot fit in what is left of 2 MB.
-    big = write_source(tmp_path / "home" / "items" / "b.parquet", incompressible(range(2000, 27000), "big"))
+    big = write_source(project / "home" / "items" / "b.parquet", incompressible(range(2000, 27000), "big"))
     with pytest.raises(StoreError) as caught:
         hygge_core.run_entity(plan)
     message = str(caught.value)
@@ -156,15 +162,16 @@ def test_disk_full_while_staging_an_incremental_copy(shared_dir: Path) -> None:
         assert shutil.disk_usage(lake).used == used_before
 
 
-def test_read_only_filesystem_is_named_as_such(tmp_path: Path, small_lake: Path) -> None:
+def test_read_only_filesystem_is_named_as_such(small_lake: Path) -> None:
     """A lake remounted read-only is not a permission problem: the message must not send the user to chmod."""
+    project = small_lake.parent
     old = make_table(range(0, 500), "old")
-    write_source(tmp_path / "home" / "items" / "a.parquet", old)
-    write_project_at(tmp_path, project_yaml())
-    plan = hygge_core.load_project(tmp_path).entity("files/items")
+    write_source(project / "home" / "items" / "a.parquet", old)
+    write_project_at(project, project_yaml())
+    plan = hygge_core.load_project(project).entity("files/items")
     assert hygge_core.run_entity(plan).published
     before = snapshot(small_lake / "items")
-    write_source(tmp_path / "home" / "items" / "b.parquet", make_table(range(500, 600), "new"))
+    write_source(project / "home" / "items" / "b.parquet", make_table(range(500, 600), "new"))
     subprocess.run(["mount", "-o", "remount,ro", str(small_lake)], check=True)
     try:
         with pytest.raises(StoreError) as caught:

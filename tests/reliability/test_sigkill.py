@@ -58,17 +58,17 @@ KILL_POINTS = {
         "old",
     ),
     "during_writing": KillPoint(
-        # Six 250-row flushes: the first 1000-row file is closed, the second is open with no footer.
+        # After six row groups (about 1250 rows): the first 1000-row file is closed, the second open, footerless.
         """
-        original_flush = parquet_store.ParquetWriter._flush
-        flushes = []
-        def flush(self):
-            original_flush(self)
-            if self._buffered_rows == 0 and self._writer is not None:
-                flushes.append(1)
-                if len(flushes) == 6:
-                    pause("KILL-POINT")
-        parquet_store.ParquetWriter._flush = flush
+        import pyarrow.parquet as pq
+        original_write_table = pq.ParquetWriter.write_table
+        row_groups = []
+        def write_table(self, *args, **kwargs):
+            original_write_table(self, *args, **kwargs)
+            row_groups.append(1)
+            if len(row_groups) == 6:
+                pause("KILL-POINT")
+        pq.ParquetWriter.write_table = write_table
         """,
         "old",
     ),
