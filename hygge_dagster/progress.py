@@ -6,6 +6,7 @@ sqlite), so lines are spaced at least ``interval`` seconds apart.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 
@@ -29,3 +30,18 @@ class ThrottledProgress:
             return
         self._last = now
         self._log(f"{progress.flow}/{progress.entity}: {progress.rows:,} rows so far ({progress.rows_per_second:,.0f} rows/s)")
+
+
+_LINE = re.compile(r"^(?P<key>[^:\s]+/[^:]+): (?P<rows>[\d,]+) rows so far \((?P<rate>[\d,]+) rows/s\)$")
+
+
+def parse_progress_line(message: str) -> tuple[str, int, float] | None:
+    """``(flow/entity, rows, rows/sec)`` from a line ``ThrottledProgress`` wrote, else ``None``.
+
+    The ``hygge start`` CLI reads these from the run's event log to draw its bars; the
+    format lives here, next to the code that writes it.
+    """
+    match = _LINE.match(message.strip())
+    if match is None:
+        return None
+    return match["key"], int(match["rows"].replace(",", "")), float(match["rate"].replace(",", ""))

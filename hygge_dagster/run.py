@@ -92,13 +92,14 @@ def materialize_entities(
     run_type: str | None = None,
     max_concurrent: int | None = None,
     tags: Mapping[str, str] | None = None,
+    run_config: Mapping[str, Any] | None = None,
 ) -> EntitiesRunReport:
     """Materialise ``plans`` in ONE Dagster run on ``instance`` and report per entity.
 
     Uses the project's executor (multiprocess, forkserver by default) with
     ``max_concurrent`` parallel steps (default ``concurrency:`` from hygge.yml); with
     ``max_concurrent == 1`` the run executes in process. ``run_type`` sets the
-    ``hygge/run_type`` run tag. Each SQL connection's ``pool_size`` is set on the
+    ``hygge/run_type`` run tag; ``run_config`` is passed to Dagster (e.g. the console log level). Each SQL connection's ``pool_size`` is set on the
     instance as its pool limit first. Failed entities are reported, not raised.
     """
     if run_type is not None and run_type not in c.RUN_TYPES:
@@ -117,7 +118,9 @@ def materialize_entities(
         run_tags[c.RUN_TYPE_TAG] = run_type
     started = time.perf_counter()
     job = build_reconstructable_job(__name__, reconstruct_job.__name__, reconstructable_args=args)
-    with execute_job(job, instance=instance, tags=run_tags, asset_selection=[key for key, _ in steps.values()], raise_on_error=False) as result:
+    with execute_job(
+        job, instance=instance, tags=run_tags, run_config=dict(run_config or {}), asset_selection=[key for key, _ in steps.values()], raise_on_error=False
+    ) as result:
         run_id, success = result.run_id, result.success
     return read_report(instance, run_id, success, time.perf_counter() - started, plans, steps)
 

@@ -12,32 +12,56 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from datetime import datetime, timezone
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress as RichProgress
 from rich.progress import SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from hygge_core.flow import Progress
-from hygge_core.project import EntityPlan
-from hygge_core.result import EntityResult
+if TYPE_CHECKING:
+    from hygge_dagster.run import EntitiesRunReport, EntityOutcome
+
+
+def blocking_failures(outcome: EntityOutcome) -> list[str]:
+    """Names of the entity's failed ERROR-severity (blocking) checks."""
+    return [check.name for check in outcome.checks if not check.passed and check.severity == "ERROR"]
+
+
+def succeeded(outcome: EntityOutcome) -> bool:
+    return outcome.ok and not blocking_failures(outcome)
+
+
+def checks_text(outcome: EntityOutcome) -> str:
+    if not outcome.checks:
+        return "-"
+    return f"{sum(check.passed for check in outcome.checks)}/{len(outcome.checks)}"
+
+
+def failure_text(outcome: EntityOutcome) -> str:
+    if outcome.error:
+        return outcome.error
+    failed = blocking_failures(outcome)
+    if failed:
+        return f"blocking check(s) failed: {', '.join(failed)}"
+    return f"status {outcome.status}"
 
 
 class Reporter(ABC):
     verbose: bool = False
 
     @abstractmethod
-    def started(self, plan: EntityPlan, run_type: str) -> None: ...
+    def started(self, key: str) -> None: ...
 
     @abstractmethod
-    def progress(self, update: Progress) -> None: ...
+    def progress(self, key: str, rows: int, rows_per_second: float) -> None: ...
 
     @abstractmethod
-    def finished(self, result: EntityResult, checks: dict[str, bool]) -> None: ...
+    def finished(self, outcome: EntityOutcome) -> None: ...
 
     @abstractmethod
-    def summary(self, results: list[tuple[EntityResult, dict[str, bool]]], seconds: float) -> None: ...
+    def summary(self, report: EntitiesRunReport) -> None: ...
 
     def message(self, text: str) -> None:
         """A line that is neither an entity event nor the summary (e.g. where the run can be seen)."""
@@ -61,31 +85,33 @@ class PlainReporter(Reporter):
         with self._lock:
             print(f"{datetime.now().strftime('%H:%M:%S')} {text}", file=self.stream, flush=True)
 
-    def started(self, plan: EntityPlan, run_type: str) -> None:
+    def started(self, key: str) -> None:
         if not self.quiet:
-            self._line(f"start    {plan.key} ({run_type})")
+            self._line(f"start    {key}")
 
-    def progress(self, update: Progress) -> None:
-        key = f"{update.flow}/{update.entity}"
+    def progress(self, key: str, rows: int, rows_per_second: float) -> None:
         now = time.monotonic()
         if self.quiet or now - self._last_progress.get(key, 0.0) < self.PROGRESS_EVERY_SECONDS:
             return
         self._last_progress[key] = now
-        self._line(f"progress {key}: {update.rows:,} rows ({update.rows_per_second:,.0f} rows/s)")
+        self._line(f"progress {key}: {rows:,} rows ({rows_per_second:,.0f} rows/s)")
 
-    def finished(self, result: EntityResult, checks: dict[str, bool]) -> None:
-        if result.status == "failed":
-            self._line(f"FAILED   {result.key}: {result.error}")
+    def finished(self, outcome: EntityOutcome) -> None:
+        if not succeeded(outcome):
+            self._line(f"FAILED   {outcome.key}: {failure_text(outcome)}")
         elif not self.quiet:
-            self._line(f"{result.status:<8} {result.key}: {result.rows:,} rows in {result.seconds:.2f}s ({result.rows_per_second:,.0f} rows/s)")
+            self._line(
+                f"{outcome.status:<8} {outcome.key}: {outcome.rows:,} rows in {outcome.seconds:.2f}s "
+                f"({outcome.rows_per_second:,.0f} rows/s), checks {checks_text(outcome)}"
+            )
 
-    def summary(self, results: list[tuple[EntityResult, dict[str, bool]]], seconds: float) -> None:
-        failed = [r for r, checks in results if not r.ok or not all(checks.values())]
-        rows = sum(r.rows for r, _ in results)
+    def summary(self, report: EntitiesRunReport) -> None:
+        failed = [outcome for outcome in report.entities if not succeeded(outcome)]
         word = "FAILED" if failed else "OK"
-        self._line(f"{word}: {len(results) - len(failed)} of {len(results)} entities succeeded, {rows:,} rows in {seconds:.2f}s")
-        for result in failed:
-            self._line(f"  failed: {result.key}: {result.error or 'a blocking check failed'}")
+        total = len(report.entities)
+        self._line(f"{word}: {total - len(failed)} of {total} entities succeeded, {report.rows:,} rows in {report.seconds:.2f}s (Dagster run {report.run_id})")
+        for outcome in failed:
+            self._line(f"  failed: {outcome.key}: {failure_text(outcome)}")
 
     def message(self, text: str) -> None:
         if not self.quiet:
@@ -104,27 +130,25 @@ class JsonReporter(Reporter):
         with self._lock:
             print(json.dumps(record, default=str), file=self.stream, flush=True)
 
-    def started(self, plan: EntityPlan, run_type: str) -> None:
-        self._emit("entity_started", entity=plan.key, run_type=run_type)
+    def started(self, key: str) -> None:
+        self._emit("entity_started", entity=key)
 
-    def progress(self, update: Progress) -> None:
-        self._emit("entity_progress", entity=f"{update.flow}/{update.entity}", rows=update.rows, rows_per_second=round(update.rows_per_second, 1))
+    def progress(self, key: str, rows: int, rows_per_second: float) -> None:
+        self._emit("entity_progress", entity=key, rows=rows, rows_per_second=round(rows_per_second, 1))
 
-    def finished(self, result: EntityResult, checks: dict[str, bool]) -> None:
+    def finished(self, outcome: EntityOutcome) -> None:
+        self._emit("entity_finished", **_outcome_fields(outcome))
+
+    def summary(self, report: EntitiesRunReport) -> None:
         self._emit(
-            "entity_finished",
-            entity=result.key,
-            status=result.status,
-            rows=result.rows,
-            seconds=round(result.seconds, 3),
-            rows_per_second=round(result.rows_per_second, 1),
-            checks=checks,
-            error=result.error,
+            "run_finished",
+            ok=all(succeeded(outcome) for outcome in report.entities),
+            run_id=report.run_id,
+            entities=len(report.entities),
+            failed=[outcome.key for outcome in report.entities if not succeeded(outcome)],
+            rows=report.rows,
+            seconds=round(report.seconds, 3),
         )
-
-    def summary(self, results: list[tuple[EntityResult, dict[str, bool]]], seconds: float) -> None:
-        ok = all(r.ok and all(c.values()) for r, c in results)
-        self._emit("run_finished", ok=ok, entities=len(results), rows=sum(r.rows for r, _ in results), seconds=round(seconds, 3))
 
     def message(self, text: str) -> None:
         self._emit("message", text=text)
@@ -149,39 +173,51 @@ class RichReporter(Reporter):
         self._lock = threading.Lock()
         self._bars.start()
 
-    def started(self, plan: EntityPlan, run_type: str) -> None:
+    def started(self, key: str) -> None:
         with self._lock:
-            self._tasks[plan.key] = self._bars.add_task(plan.key, total=None, rows=0, rate=0.0)
+            if key not in self._tasks:
+                self._tasks[key] = self._bars.add_task(key, total=None, rows=0, rate=0.0)
 
-    def progress(self, update: Progress) -> None:
-        task = self._tasks.get(f"{update.flow}/{update.entity}")
-        if task is not None:
-            self._bars.update(task, rows=update.rows, rate=update.rows_per_second)
+    def progress(self, key: str, rows: int, rows_per_second: float) -> None:
+        self.started(key)
+        self._bars.update(self._tasks[key], rows=rows, rate=rows_per_second)
 
-    def finished(self, result: EntityResult, checks: dict[str, bool]) -> None:
-        task = self._tasks.get(result.key)
-        if task is not None:
-            mark = "[red]✗[/red]" if result.status == "failed" else "[green]✓[/green]"
-            self._bars.update(task, description=f"{mark} {result.key}", rows=result.rows, rate=result.rows_per_second, total=1, completed=1)
-        if result.status == "failed":
-            self.console.print(f"[red]failed[/red] {result.key}: {result.error}")
+    def finished(self, outcome: EntityOutcome) -> None:
+        self.started(outcome.key)
+        ok = succeeded(outcome)
+        mark = "[green]✓[/green]" if ok else "[red]✗[/red]"
+        self._bars.update(self._tasks[outcome.key], description=f"{mark} {outcome.key}", rows=outcome.rows, rate=outcome.rows_per_second, total=1, completed=1)
+        if not ok:
+            self.console.print(f"[red]failed[/red] {outcome.key}: {escape(failure_text(outcome))}")
 
-    def summary(self, results: list[tuple[EntityResult, dict[str, bool]]], seconds: float) -> None:
+    def summary(self, report: EntitiesRunReport) -> None:
         self._bars.stop()
-        table = Table(title="hygge run")
+        table = Table(title=f"hygge run (Dagster run {report.run_id})")
         for column in ("entity", "status", "rows", "rows/s", "duration", "checks"):
             table.add_column(column, justify="right" if column in ("rows", "rows/s", "duration") else "left")
-        for result, checks in results:
-            passed = sum(checks.values())
-            check_text = f"{passed}/{len(checks)}" if checks else "-"
-            status = f"[red]{result.status}[/red]" if result.status == "failed" else result.status
-            table.add_row(result.key, status, f"{result.rows:,}", f"{result.rows_per_second:,.0f}", f"{result.seconds:.2f}s", check_text)
-        total_rows = sum(r.rows for r, _ in results)
-        table.add_row("[bold]total", "", f"[bold]{total_rows:,}", f"{total_rows / seconds if seconds else 0:,.0f}", f"{seconds:.2f}s", "")
+        for outcome in report.entities:
+            status = outcome.status if succeeded(outcome) else f"[red]{'check failed' if outcome.ok else outcome.status}[/red]"
+            table.add_row(escape(outcome.key), status, f"{outcome.rows:,}", f"{outcome.rows_per_second:,.0f}", f"{outcome.seconds:.2f}s", checks_text(outcome))
+        seconds = report.seconds
+        table.add_row("[bold]total", "", f"[bold]{report.rows:,}", f"{report.rows / seconds if seconds else 0:,.0f}", f"{seconds:.2f}s", "")
         self.console.print(table)
 
     def message(self, text: str) -> None:
-        self.console.print(text)
+        self.console.print(escape(text))
 
     def close(self) -> None:
         self._bars.stop()
+
+
+def _outcome_fields(outcome: EntityOutcome) -> dict[str, Any]:
+    return {
+        "entity": outcome.key,
+        "status": outcome.status,
+        "ok": succeeded(outcome),
+        "rows": outcome.rows,
+        "seconds": round(outcome.seconds, 3),
+        "rows_per_second": round(outcome.rows_per_second, 1),
+        "attempts": outcome.attempts,
+        "checks": {check.name: check.passed for check in outcome.checks},
+        "error": failure_text(outcome) if not succeeded(outcome) else None,
+    }

@@ -1,51 +1,76 @@
-"""``hygge start``: run the selected entities and show what happened."""
+"""``hygge start``: run the selected entities through the project's Dagster assets.
+
+The same assets as ``dagster dev`` and ``dagster asset materialize``, so checks,
+retries and metadata are identical, and the run is recorded in a Dagster instance
+(``$DAGSTER_HOME``, else ``<project>/.dagster``) where the UI shows it afterwards.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-import time
-from concurrent.futures import ThreadPoolExecutor
+import uuid
+from pathlib import Path
 
 from hygge_core.cli.main import configure_logging
-from hygge_core.cli.reporters import JsonReporter, PlainReporter, Reporter, RichReporter
+from hygge_core.cli.reporters import JsonReporter, PlainReporter, Reporter, RichReporter, succeeded
+from hygge_core.errors import ConfigError
 from hygge_core.project import EntityPlan, Project, load_project
-from hygge_core.result import EntityResult
-from hygge_core.runner import run_with_retries
+
+SESSION_TAG = "hygge/cli_session"
 
 
 def run_start(args: argparse.Namespace) -> int:
     configure_logging(verbose=args.verbose)
     project = load_project(args.project)
-    plans = project.select(flows=_split(args.flow), entities=_split(args.entity))
+    plans = project.select(flows=split_names(args.flow), entities=split_names(args.entity))
+    if not plans:
+        raise ConfigError(f"no entities selected in project {project.name!r}")
+    if args.concurrency is not None and args.concurrency < 1:
+        raise ConfigError("--concurrency must be at least 1")
     if args.dry_run:
         print_plan(project, plans, run_type=args.run_type)
         return 0
+
+    from dagster import DagsterInstance
+
+    from hygge_core.cli.watch import RunWatcher
+    from hygge_dagster.run import entity_steps, materialize_entities, reconstruct_job, type_modules
+
     reporter = make_reporter(args)
-    started = time.perf_counter()
+    home = dagster_home(project)
+    instance = DagsterInstance.get() if "DAGSTER_HOME" in os.environ else DagsterInstance.from_config(str(home))
+    session = (SESSION_TAG, uuid.uuid4().hex)
+    steps = entity_steps(reconstruct_job(str(project.config_file), "in_process", 1, type_modules(plans)), plans)
+    reporter.message(f"running {len(plans)} entit{'y' if len(plans) == 1 else 'ies'} of {project.name!r}; Dagster home {home}")
     try:
-        outcomes = execute(project, plans, reporter, run_type=args.run_type, concurrency=args.concurrency)
+        with instance, RunWatcher(instance, tag=session, steps=steps, reporter=reporter):
+            report = materialize_entities(
+                project,
+                plans,
+                instance=instance,
+                run_type=args.run_type,
+                max_concurrent=args.concurrency,
+                tags=dict([session]),
+                run_config={"loggers": {"console": {"config": {"log_level": "INFO" if args.verbose else "ERROR"}}}},
+            )
     finally:
         reporter.close()
-    reporter.summary(outcomes, time.perf_counter() - started)
-    return 0 if all(result.ok and all(checks.values()) for result, checks in outcomes) else 1
+    reporter.summary(report)
+    return 0 if all(succeeded(outcome) for outcome in report.entities) else 1
 
 
-def execute(
-    project: Project, plans: list[EntityPlan], reporter: Reporter, *, run_type: str | None, concurrency: int | None
-) -> list[tuple[EntityResult, dict[str, bool]]]:
-    """Run each plan with retries; a failed entity never stops the others."""
-
-    def one(plan: EntityPlan) -> tuple[EntityResult, dict[str, bool]]:
-        reporter.started(plan, run_type or plan.run_type)
-        result = run_with_retries(plan, run_type=run_type, progress=reporter.progress)
-        checks: dict[str, bool] = {}
-        reporter.finished(result, checks)
-        return result, checks
-
-    workers = max(1, min(concurrency or project.config.concurrency, len(plans) or 1))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hygge-entity") as pool:
-        return list(pool.map(one, plans))
+def dagster_home(project: Project) -> Path:
+    """``$DAGSTER_HOME`` when set, else a project-local ``.dagster`` folder (created)."""
+    if "DAGSTER_HOME" in os.environ:
+        return Path(os.environ["DAGSTER_HOME"])
+    home = project.root / ".dagster"
+    home.mkdir(exist_ok=True)
+    settings = home / "dagster.yaml"
+    if not settings.exists():
+        settings.write_text("# Written by hygge for this project's runs; edit freely.\ntelemetry:\n  enabled: false\n", encoding="utf-8")
+    return home
 
 
 def make_reporter(args: argparse.Namespace) -> Reporter:
@@ -65,5 +90,5 @@ def print_plan(project: Project, plans: list[EntityPlan], *, run_type: str | Non
     print("Dry run: nothing was read or written.")
 
 
-def _split(values: list[str]) -> list[str]:
+def split_names(values: list[str]) -> list[str]:
     return [part.strip() for value in values for part in value.split(",") if part.strip()]
