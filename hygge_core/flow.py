@@ -123,27 +123,37 @@ def _pump(
     progress: ProgressCallback | None,
     log: Any,
 ) -> tuple[int, pa.Schema | None]:
-    """Feed the writer from a reader thread through a bounded queue; return rows and schema."""
-    handoff: queue.Queue[Any] = queue.Queue(maxsize=plan.flow_config.queue_size)
+    """Feed the writer from a reader thread through a bounded queue; return rows and schema.
+
+    The bound is on batches the reader has *made* but the writer has not yet taken:
+    the reader takes a slot before it asks the home for the next batch, and the
+    writer gives the slot back when it takes a batch. A plain ``Queue(maxsize)``
+    would let the reader decode one more batch while it waits to put it, so
+    ``queue_size`` batches would really be ``queue_size + 1`` in memory.
+    """
+    slots = threading.Semaphore(plan.flow_config.queue_size)
+    handoff: queue.SimpleQueue[Any] = queue.SimpleQueue()
     stop = threading.Event()
 
-    def offer(item: Any) -> bool:
+    def take_slot() -> bool:
         while not stop.is_set():
-            try:
-                handoff.put(item, timeout=0.1)
+            if slots.acquire(timeout=0.1):
                 return True
-            except queue.Full:
-                continue
         return False
 
     def read() -> None:
+        iterator = iter(batches)
         try:
-            for batch in batches:
-                if not offer(_to_arrow(batch)):
+            while take_slot():
+                try:
+                    batch = next(iterator)
+                except StopIteration:
+                    handoff.put(_END)
                     return
-            offer(_END)
+                handoff.put(_to_arrow(batch))
+                del batch  # hold no reference while waiting for the next slot
         except BaseException as error:  # noqa: BLE001  (handed to the writing thread, which raises it)
-            offer(_ReadFailed(error))
+            handoff.put(_ReadFailed(error))
         finally:
             if isinstance(batches, Generator):
                 batches.close()
@@ -156,6 +166,7 @@ def _pump(
     try:
         while True:
             item = handoff.get()
+            slots.release()
             if item is _END:
                 break
             if isinstance(item, _ReadFailed):
@@ -171,13 +182,9 @@ def _pump(
             if now - last_log >= PROGRESS_LOG_SECONDS:
                 last_log = now
                 log.info("%s rows so far (%s rows/s)", f"{rows:,}", f"{rows / (now - started):,.0f}")
+            del item  # the writer keeps what it buffers; do not pin the batch while waiting for the next
     finally:
         stop.set()
-        while reader.is_alive():
-            try:
-                handoff.get(timeout=0.05)
-            except queue.Empty:
-                pass
         reader.join()
     return rows, schema
 

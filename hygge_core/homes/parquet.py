@@ -1,7 +1,8 @@
 """The Parquet home: a file, a folder (recursive, sorted) or a glob, read row group by row group.
 
-Files are opened with ``pre_buffer=False`` and read one row group at a time, so
-memory is bounded by the largest input row group whatever the total size.
+Files are opened with ``pre_buffer=False`` and decoded a batch at a time within
+each row group, so memory is bounded by the batch size whatever the total size
+(and whatever the size of the input's row groups).
 Incremental runs read only files not loaded before; the list of loaded files is
 committed with the data in the entity's state.
 """
@@ -31,7 +32,11 @@ _GLOB_CHARACTERS = set("*?[")
 class ParquetHomeConfig(HomeConfig):
     type: Literal["parquet"] = "parquet"
     path: str = Field(description="a .parquet file, a folder (read recursively) or a glob; `<path>/<entity>` for listed entities")
-    batch_size: int = Field(default=1_000_000, ge=1, description="most rows per batch (row groups larger than this are split)")
+    batch_size: int = Field(
+        default=250_000,
+        ge=1,
+        description="rows decoded per batch; batch_size × the flow's queue_size rows are read ahead of the writer",
+    )
 
     @classmethod
     def for_entity(cls, raw: dict[str, Any], entity: str, *, listed: bool) -> dict[str, Any]:
@@ -111,6 +116,9 @@ def list_files(location: str) -> list[Path]:
     path = Path(location)
     if path.is_file():
         return [path]
+    single = path.with_name(path.name + ".parquet")
+    if not path.exists() and single.is_file():
+        return [single]  # `<home>/<entity>` for an entity that is one file, as discovery names it
     if not path.exists():
         raise HomeError(f"{location} does not exist; check home.path (relative paths start at the project folder)")
     if not os.access(path, os.R_OK | os.X_OK):
@@ -162,14 +170,15 @@ def _open(path: Path) -> pq.ParquetFile:
         raise HomeError(f"{path} is not a valid Parquet file (truncated or corrupt?): {exc}") from None
 
 
-def _read_file(path: Path, handle: pq.ParquetFile, batch_size: int) -> Iterator[pa.Table]:
+def _read_file(path: Path, handle: pq.ParquetFile, batch_size: int) -> Iterator[pa.RecordBatch]:
+    """Decode ``batch_size`` rows at a time, one row group after another.
+
+    ``iter_batches`` decodes page by page, so memory follows the batch size even
+    when a file has one huge row group (``read_row_group`` would decode it whole).
+    Batches never span row groups; the store re-buffers them to its own row-group size.
+    """
     try:
         for index in range(handle.num_row_groups):
-            table = handle.read_row_group(index)
-            if table.num_rows <= batch_size:
-                yield table
-            else:
-                for offset in range(0, table.num_rows, batch_size):
-                    yield table.slice(offset, batch_size)
+            yield from handle.iter_batches(batch_size=batch_size, row_groups=[index])
     except (pa.ArrowInvalid, pa.ArrowException, OSError) as exc:
         raise HomeError(f"{path} could not be read (corrupt row group?): {exc}") from None
