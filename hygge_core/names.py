@@ -7,6 +7,7 @@ import re
 from hygge_core.errors import ConfigError
 
 _UNSAFE_CHARACTERS = re.compile(r"[\x00-\x1f\x7f/\\]")
+RESERVED_NAMES = frozenset({".hygge-staging", "_hygge"})  # the store's staging folder and state folder
 
 
 def check_entity_name(name: str, *, where: str) -> str:
@@ -44,4 +45,6 @@ def _unsafe_reason(name: str) -> str | None:
         return "contains a path separator"
     if _UNSAFE_CHARACTERS.search(name):
         return "contains a control character"
+    if name in RESERVED_NAMES:
+        return "is reserved for hygge's own folders"
     return None

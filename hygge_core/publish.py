@@ -136,7 +136,11 @@ def publish_version(version: Path, entity_dir: Path) -> None:
             return
         old = version.with_name(version.name.removesuffix(_NEW) + _OLD)
         os.rename(entity_dir, old)
-        os.rename(version, entity_dir)
+        try:
+            os.rename(version, entity_dir)
+        except OSError:
+            os.rename(old, entity_dir)  # put the previous version back before reporting the failure
+            raise
         fsync_dir(entity_dir.parent)
         shutil.rmtree(old, ignore_errors=True)
         return

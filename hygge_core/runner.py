@@ -38,7 +38,11 @@ def run_project(
 
 
 def run_with_retries(plan: EntityPlan, *, run_type: str | None = None, progress: ProgressCallback | None = None) -> EntityResult:
-    """Run one entity, retrying transient errors as its flow's ``retries:`` says; never raises ``HyggeError``."""
+    """Run one entity, retrying transient errors as its flow's ``retries:`` says.
+
+    Never raises for a failed entity: errors, including unexpected ones, become a failed
+    result, so one bad entity cannot stop the others of ``run_project``.
+    """
     retries = plan.flow_config.retries
     log = entity_logger(plan.flow, plan.entity)
     started = time.perf_counter()
@@ -56,6 +60,9 @@ def run_with_retries(plan: EntityPlan, *, run_type: str | None = None, progress:
             time.sleep(wait)
         except HyggeError as error:
             log.error("failed: %s", error)
+            return _failed(plan, run_type, error, started, attempt)
+        except Exception as error:  # noqa: BLE001  (a bug must fail its entity, not the whole project)
+            log.exception("failed with an unexpected error (please report it): %s", error)
             return _failed(plan, run_type, error, started, attempt)
 
 

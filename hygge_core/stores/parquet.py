@@ -88,7 +88,10 @@ def read_state(entity_dir: Path) -> EntityState:
     except FileNotFoundError:
         return EntityState()
     except (OSError, ValueError) as exc:
-        raise StoreError(f"cannot read entity state {state_file}: {exc}") from exc
+        raise StoreError(
+            f"cannot read entity state {state_file}: {exc}; if the file was edited or damaged, move the entity folder "
+            f"{entity_dir} aside and run a full drop to rebuild it"
+        ) from exc
 
 
 class ParquetSession(StoreSession):

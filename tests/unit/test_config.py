@@ -185,3 +185,9 @@ def test_durations_accept_human_units(write_project):
     assert orders.watermark is not None and orders.watermark.lookback.total_seconds() == 3600
     bad = problems_of(write_project(text.replace("90s", "ninety"), folder="bad"))
     assert any("retries.delay" in p and "not a duration" in p for p in bad)
+
+
+@pytest.mark.parametrize("name", [".hygge-staging", "_hygge"])
+def test_entity_names_reserved_for_hygge_folders_are_rejected(write_project, name):
+    problems = problems_of(write_project(FLOW.replace("[orders, customers]", f'["{name}"]')))
+    assert any("is reserved for hygge's own folders" in p for p in problems), problems
