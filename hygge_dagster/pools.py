@@ -28,6 +28,8 @@ def apply_pool_limits(instance: DagsterInstance, project: Project) -> dict[str, 
     ``hygge.yml`` is the source of truth for ``pool_size``, so the limit is set every time.
     """
     limits = pool_limits(project)
+    if limits and not instance.event_log_storage.supports_global_concurrency_limits:
+        return {}  # e.g. an in-memory instance: it runs in process, one step at a time anyway
     for pool, limit in limits.items():
         instance.event_log_storage.set_concurrency_slots(pool, limit)
     return limits

@@ -141,3 +141,30 @@ def test_translator_subclass_changes_keys_and_owners(sample_project: Path) -> No
     result = defs.resolve_implicit_global_asset_job_def().execute_in_process(asset_selection=[AssetKey(["lake", "orders"])])
     assert [e.asset_key for e in result.get_asset_materialization_events()] == [AssetKey(["lake", "orders"])]
     assert {ev.asset_key for ev in result.get_asset_check_evaluations()} == {AssetKey(["lake", "orders"])}
+
+
+def test_source_assets_give_lineage_for_sql_connections(write_project) -> None:
+    import fake_homes  # noqa: F401  (registers the test_memory home)
+
+    root = write_project(
+        """
+        name: lineage
+        dagster: {source_assets: true}
+        connections:
+          erp: {type: postgres, server: localhost, database: erp, pool_size: 3}
+        flows:
+          erp_to_lake:
+            home: {type: test_memory, connection: erp}
+            store: {type: parquet, path: lake}
+            entities: [sales.orders]
+        """
+    )
+    defs = build_definitions(root)
+    specs = {spec.key: spec for spec in defs.resolve_all_asset_specs()}
+    entity = specs[AssetKey(["erp_to_lake", "sales_orders"])]
+    assert [dep.asset_key for dep in entity.deps] == [AssetKey(["erp", "sales", "orders"])]
+    assert entity.kinds == {"test_memory", "parquet"}
+    assert entity.tags["hygge/connection"] == "erp"
+    assert AssetKey(["erp", "sales", "orders"]) in specs
+    (assets_def,) = [a for a in defs.assets if AssetKey(["erp_to_lake", "sales_orders"]) in a.keys]
+    assert assets_def.op.pool == "hygge_erp"
