@@ -19,6 +19,7 @@ from pydantic import Field
 from hygge_core.config import StrictModel
 from hygge_core.registry import Registry
 from hygge_core.state import EntityState
+from hygge_core.templates import substitute_entity
 
 if TYPE_CHECKING:
     from hygge_core.project import EntityPlan
@@ -58,12 +59,7 @@ class Home(ABC):
 
     def __init_subclass__(cls, *, type_name: str | None = None, config: type[HomeConfig] | None = None, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if type_name is not None:
-            if config is None:
-                raise TypeError(f"{cls.__name__}: a registered home needs config=<its HomeConfig subclass>")
-            cls.type_name = type_name
-            cls.config_model = config
-            homes_registry.add(type_name, cls)
+        homes_registry.register_subclass(cls, type_name=type_name, config=config)
 
     def __init__(self, config: HomeConfig, plan: EntityPlan) -> None:
         self.config = config
@@ -105,23 +101,3 @@ class DiscoveryContext(StrictModel):
     where: str
     project_root: Path
     connection: Any = None
-
-
-def substitute_entity(raw: Any, entity: str) -> Any:
-    if isinstance(raw, str):
-        return raw.replace("{entity}", entity)
-    if isinstance(raw, dict):
-        return {key: substitute_entity(value, entity) for key, value in raw.items()}
-    if isinstance(raw, list):
-        return [substitute_entity(value, entity) for value in raw]
-    return raw
-
-
-def mentions_entity(raw: Any) -> bool:
-    if isinstance(raw, str):
-        return "{entity}" in raw
-    if isinstance(raw, dict):
-        return any(mentions_entity(value) for value in raw.values())
-    if isinstance(raw, list):
-        return any(mentions_entity(value) for value in raw)
-    return False

@@ -22,7 +22,8 @@ from hygge_core import stores as _builtin_stores  # noqa: F401  (registers built
 from hygge_core.config import ConnectionConfig, EntityConfig, EntityDiscovery, FlowConfig, ProjectConfig, WatermarkConfig
 from hygge_core.env_vars import MissingVariable, expand
 from hygge_core.errors import ConfigError
-from hygge_core.home import DiscoveryContext, Home, HomeConfig, homes_registry, substitute_entity
+from hygge_core.home import DiscoveryContext, Home, HomeConfig, homes_registry
+from hygge_core.templates import substitute_entity
 from hygge_core.names import check_entity_name, safe_segment
 from hygge_core.store import Store, StoreConfig, stores_registry
 from hygge_core.validation import validate

@@ -12,7 +12,7 @@ registry only records classes; importing ``hygge_core.homes`` and
 from __future__ import annotations
 
 import difflib
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from hygge_core.errors import ConfigError
 
@@ -42,3 +42,16 @@ class Registry(Generic[T]):
 
     def names(self) -> list[str]:
         return sorted(self._classes)
+
+    def register_subclass(self, cls: Any, *, type_name: str | None, config: type | None) -> None:
+        """The ``__init_subclass__`` body of ``Home`` and ``Store``: classes given a ``type_name`` are registered.
+
+        Abstract intermediate classes (a shared SQL base, say) pass no ``type_name`` and stay unregistered.
+        """
+        if type_name is None:
+            return
+        if config is None:
+            raise TypeError(f"{cls.__name__}: a registered {self.kind} needs config=<its config model>")
+        cls.type_name = type_name
+        cls.config_model = config
+        self.add(type_name, cls)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import pyarrow as pa
 
 from hygge_core.config import StrictModel
-from hygge_core.home import substitute_entity
+from hygge_core.templates import substitute_entity
 from hygge_core.registry import Registry
 from hygge_core.state import EntityState
 
@@ -87,12 +87,7 @@ class Store(ABC):
 
     def __init_subclass__(cls, *, type_name: str | None = None, config: type[StoreConfig] | None = None, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if type_name is not None:
-            if config is None:
-                raise TypeError(f"{cls.__name__}: a registered store needs config=<its StoreConfig subclass>")
-            cls.type_name = type_name
-            cls.config_model = config
-            stores_registry.add(type_name, cls)
+        stores_registry.register_subclass(cls, type_name=type_name, config=config)
 
     def __init__(self, config: StoreConfig, plan: EntityPlan) -> None:
         self.config = config

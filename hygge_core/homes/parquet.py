@@ -21,7 +21,8 @@ import pyarrow.parquet as pq
 from pydantic import Field
 
 from hygge_core.errors import HomeError
-from hygge_core.home import DiscoveryContext, Home, HomeConfig, mentions_entity, substitute_entity
+from hygge_core.home import DiscoveryContext, Home, HomeConfig
+from hygge_core.templates import folder_per_entity
 from hygge_core.publish import STAGING_DIR, STATE_DIR
 from hygge_core.schema import conform, unify
 from hygge_core.state import EntityState
@@ -40,9 +41,7 @@ class ParquetHomeConfig(HomeConfig):
 
     @classmethod
     def for_entity(cls, raw: dict[str, Any], entity: str, *, listed: bool) -> dict[str, Any]:
-        if listed and "path" in raw and not mentions_entity(raw["path"]):
-            raw = {**raw, "path": str(Path(str(raw["path"])) / entity)}
-        return substitute_entity(raw, entity)
+        return folder_per_entity(raw, entity, listed=listed)
 
     def resolve_paths(self, root: Path) -> ParquetHomeConfig:
         return self.model_copy(update={"path": os.path.normpath(root / self.path)})

@@ -26,7 +26,8 @@ from pydantic import Field, model_validator
 
 from hygge_core.durations import Duration
 from hygge_core.errors import ConfigError, HomeError
-from hygge_core.home import DiscoveryContext, Home, HomeConfig, substitute_entity
+from hygge_core.home import DiscoveryContext, Home, HomeConfig
+from hygge_core.templates import substitute_entity
 from hygge_core.sql.connection import ReadOptions, SqlConnection
 from hygge_core.sql.dialect import DIALECTS, Dialect, SelectColumn, TableName, Window
 from hygge_core.sql.reader import stream

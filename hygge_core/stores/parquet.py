@@ -19,7 +19,7 @@ from pydantic import Field
 
 from hygge_core import publish
 from hygge_core.errors import StoreError
-from hygge_core.home import mentions_entity, substitute_entity
+from hygge_core.templates import folder_per_entity
 from hygge_core.log import get_logger
 from hygge_core.schema import conform
 from hygge_core.state import EntityState
@@ -43,9 +43,7 @@ class ParquetStoreConfig(StoreConfig):
 
     @classmethod
     def for_entity(cls, raw: dict[str, Any], entity: str, *, listed: bool) -> dict[str, Any]:
-        if listed and "path" in raw and not mentions_entity(raw["path"]):
-            raw = {**raw, "path": str(Path(str(raw["path"])) / entity)}
-        return substitute_entity(raw, entity)
+        return folder_per_entity(raw, entity, listed=listed)
 
     def resolve_paths(self, root: Path) -> ParquetStoreConfig:
         return self.model_copy(update={"path": str((root / self.path).resolve())})
