@@ -72,8 +72,8 @@ class Method:
 METHODS = [
     Method("pyarrow", "pyarrow"),
     Method("polars", "polars"),
-    Method("hygge b=250k q=4", "hygge", 250_000, 4),  # the defaults
-    Method("hygge b=100k q=4", "hygge", 100_000, 4),
+    Method("hygge b=100k q=4", "hygge", 100_000, 4),  # the defaults
+    Method("hygge b=250k q=4", "hygge", 250_000, 4),
     Method("hygge b=1M q=1", "hygge", 1_000_000, 1),
     Method("hygge b=1M q=4", "hygge", 1_000_000, 4),
 ]
@@ -381,7 +381,7 @@ def _print_targets(summary: dict[tuple[str, str], dict[str, float]]) -> None:
         growth = summary[(ten, hygge)]["peak_rss_mib"] / summary[(one, hygge)]["peak_rss_mib"]
         lines.append(f"memory bound: hygge peak RSS 10M / 1M mixed rows {growth:.2f}× (target ≤ 1.50) {'ok' if growth <= 1.5 else 'MISSED'}")
     if lines:
-        print("\n## targets (default hygge settings: batch_size 250k, queue_size 4)")
+        print("\n## targets (default hygge settings: batch_size 100k, queue_size 4)")
         print("\n".join(lines))
 
 

@@ -34,7 +34,7 @@ class ParquetHomeConfig(HomeConfig):
     type: Literal["parquet"] = "parquet"
     path: str = Field(description="a .parquet file, a folder (read recursively) or a glob; `<path>/<entity>` for listed entities")
     batch_size: int = Field(
-        default=250_000,
+        default=100_000,
         ge=1,
         description="rows decoded per batch; batch_size × the flow's queue_size rows are read ahead of the writer",
     )
