@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 
+from hygge_core.cli.instance import dagster_home
 from hygge_core.project import find_project_file
 
 
@@ -14,13 +14,8 @@ def run_dev(args: argparse.Namespace) -> int:
     config_file = find_project_file(args.project)
     env = dict(os.environ)
     env["HYGGE_PROJECT"] = str(config_file)
-    env.setdefault("DAGSTER_HOME", str(_dagster_home(config_file.parent)))
-    Path(env["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    env["DAGSTER_HOME"] = str(dagster_home(config_file.parent))
     command = [sys.executable, "-m", "dagster", "dev", "-m", "hygge_dagster.definitions", "-h", args.host, "-p", str(args.port)]
     print(f"Starting the Dagster UI on http://{args.host}:{args.port} for {config_file} (Ctrl-C to stop)")
-    os.execvpe(command[0], command, env)
+    os.execve(command[0], command, env)
     return 0  # not reached: exec replaced this process
-
-
-def _dagster_home(project_root: Path) -> Path:
-    return project_root / ".dagster"

@@ -11,8 +11,8 @@ import argparse
 import os
 import sys
 import uuid
-from pathlib import Path
 
+from hygge_core.cli.instance import dagster_home
 from hygge_core.cli.main import configure_logging
 from hygge_core.cli.reporters import JsonReporter, PlainReporter, Reporter, RichReporter, succeeded
 from hygge_core.errors import ConfigError
@@ -39,7 +39,7 @@ def run_start(args: argparse.Namespace) -> int:
     from hygge_dagster.run import entity_steps, materialize_entities, reconstruct_job, type_modules
 
     reporter = make_reporter(args)
-    home = dagster_home(project)
+    home = dagster_home(project.root)
     instance = DagsterInstance.get() if "DAGSTER_HOME" in os.environ else DagsterInstance.from_config(str(home))
     session = (SESSION_TAG, uuid.uuid4().hex)
     steps = entity_steps(reconstruct_job(str(project.config_file), "in_process", 1, type_modules(plans)), plans)
@@ -59,18 +59,6 @@ def run_start(args: argparse.Namespace) -> int:
         reporter.close()
     reporter.summary(report)
     return 0 if all(succeeded(outcome) for outcome in report.entities) else 1
-
-
-def dagster_home(project: Project) -> Path:
-    """``$DAGSTER_HOME`` when set, else a project-local ``.dagster`` folder (created)."""
-    if "DAGSTER_HOME" in os.environ:
-        return Path(os.environ["DAGSTER_HOME"])
-    home = project.root / ".dagster"
-    home.mkdir(exist_ok=True)
-    settings = home / "dagster.yaml"
-    if not settings.exists():
-        settings.write_text("# Written by hygge for this project's runs; edit freely.\ntelemetry:\n  enabled: false\n", encoding="utf-8")
-    return home
 
 
 def make_reporter(args: argparse.Namespace) -> Reporter:
