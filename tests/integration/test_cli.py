@@ -215,3 +215,23 @@ def test_dev_serves_the_project_assets_in_the_dagster_ui(project: Path):
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
+
+
+def test_run_type_overrides_append_only_new_files_then_replace(project: Path):
+    import pyarrow as pa
+
+    hygge("start", "--entity", "sample_to_lake/orders", cwd=project, check=True)
+    extra = pa.table({"order_id": pa.array([5001, 5002], pa.int64()), "customer_id": pa.array([1, 2], pa.int64()),
+                      "amount": pa.array([1.5, 2.5]), "ordered_at": pa.array([None, None], pa.timestamp("us"))})
+    pq.write_table(extra, project / "data" / "home" / "orders" / "late.parquet")
+
+    hygge("start", "--incremental", "--entity", "sample_to_lake/orders", cwd=project, check=True)
+    orders = read_entity(project / "lake" / "orders").sort_by("order_id")
+    assert orders.num_rows == 1002 and orders.column("order_id").to_pylist()[-2:] == [5001, 5002]
+    again = hygge("start", "--incremental", "--entity", "sample_to_lake/orders", "--log-format", "json", cwd=project, check=True)
+    assert '"status": "skipped"' in again.stdout  # nothing new: nothing published
+    assert read_entity(project / "lake" / "orders").num_rows == 1002
+
+    hygge("start", "--full-drop", "--entity", "sample_to_lake/orders", cwd=project, check=True)
+    replaced = read_entity(project / "lake" / "orders").sort_by("order_id")
+    assert replaced.num_rows == 1002 and len(set(replaced.column("order_id").to_pylist())) == 1002
