@@ -234,15 +234,15 @@ def child_main(argv: list[str]) -> None:
         import polars  # noqa: F401
     import pyarrow.parquet  # noqa: F401
 
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     if kind == "pyarrow":
         rows = copy_pyarrow(source, target)
     elif kind == "polars":
         rows = copy_polars(source, target)
     else:
         rows = copy_hygge(source, target, int(argv[3]), int(argv[4]))
-    seconds = time.perf_counter() - started
-    print(json.dumps({"rows": rows, "seconds": seconds}))
+    seconds, copy_cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
+    print(json.dumps({"rows": rows, "seconds": seconds, "copy_cpu_seconds": copy_cpu_seconds}))
 
 
 # ---------------------------------------------------------------- the parent
@@ -314,57 +314,102 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3, help="repetitions per case; medians are reported")
     parser.add_argument("--cases", nargs="*", help="e.g. mixed:10M narrow:100k wide:100 (default: all)")
     parser.add_argument("--methods", nargs="*", help="method names to run (default: all), e.g. pyarrow polars 'hygge b=1M q=4'")
+    parser.add_argument("--hygge", nargs="*", default=[], metavar="BATCH:QUEUE", help="extra hygge settings to run, e.g. 20k:4 1M:2")
     parser.add_argument("--quick", action="store_true", help="small cases only")
     parser.add_argument("--json", type=Path, help="append every raw record to this JSON-lines file")
+    parser.add_argument("--report", type=Path, help="print the tables from a --json file of an earlier run, run nothing")
     args = parser.parse_args()
 
+    if args.report:
+        report([json.loads(line) for line in args.report.read_text(encoding="utf-8").splitlines() if line.strip()])
+        return
     cases = [_parse_case(c) for c in args.cases] if args.cases else (QUICK_CASES if args.quick else ALL_CASES)
     methods = [m for m in METHODS if not args.methods or m.name in args.methods]
+    for setting in args.hygge:
+        batch, _, queue = setting.partition(":")
+        methods.append(Method(f"hygge b={batch} q={queue}", "hygge", _parse_case(f"x:{batch}")[1], int(queue)))
     args.scratch.mkdir(parents=True, exist_ok=True)
     print(f"# python {sys.version.split()[0]}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}, scratch {args.scratch}")
 
-    summary: dict[tuple[str, str], dict[str, float]] = {}
+    everything: list[dict[str, Any]] = []
     for schema, rows in cases:
         case = _case_name(schema, rows)
         source = _generate(args.scratch, schema, rows)
-        records: dict[str, list[dict[str, Any]]] = {m.name: [] for m in methods}
+        records = []
         for rep in range(args.reps):
             order = methods if rep % 2 == 0 else list(reversed(methods))  # interleave; alternate who goes first
             for method in order:
+                load = os.getloadavg()[0]
                 record = run_child(method, source, args.scratch / "work" / f"{os.getpid()}-{rep}")
                 if record["rows"] != rows:
                     raise RuntimeError(f"{method.name} copied {record['rows']} rows of {rows} from {source}")
-                records[method.name].append(record)
+                record = {"case": case, "method": method.name, "rep": rep, "load": load, "input_bytes": source.stat().st_size, **record}
+                records.append(record)
                 if args.json:
                     with args.json.open("a", encoding="utf-8") as out:
-                        out.write(json.dumps({"case": case, "method": method.name, "rep": rep, **record}) + "\n")
-        print(f"\n## {case}  ({source.stat().st_size / MIB:.1f} MiB input, {args.reps} runs, load {os.getloadavg()[0]:.1f})")
-        print(f"{'method':<20} {'rows/s':>9} {'peak RSS MiB':>13} {'CPU s':>7} {'out MiB':>8} {'÷pyarrow':>9} {'÷polars':>8} {'RSS÷pyarrow':>12}")
-        for method in methods:
-            runs = records[method.name]
-            medians = {
-                "rows_per_second": statistics.median(rows / r["seconds"] for r in runs),
-                "peak_rss_mib": statistics.median(r["peak_rss_mib"] for r in runs),
-                "cpu_seconds": statistics.median(r["cpu_seconds"] for r in runs),
-                "output_mib": statistics.median(r["output_bytes"] for r in runs) / MIB,
-            }
-            summary[(case, method.name)] = medians
-        for method in methods:
-            m = summary[(case, method.name)]
-            base_a = summary.get((case, "pyarrow"))
-            base_p = summary.get((case, "polars"))
-            vs_a = f"{m['rows_per_second'] / base_a['rows_per_second']:.2f}×" if base_a else "-"
-            vs_p = f"{m['rows_per_second'] / base_p['rows_per_second']:.2f}×" if base_p else "-"
-            rss_a = f"{m['peak_rss_mib'] / base_a['peak_rss_mib']:.2f}×" if base_a else "-"
-            print(
-                f"{method.name:<20} {_rate(m['rows_per_second']):>9} {m['peak_rss_mib']:>13.0f} {m['cpu_seconds']:>7.2f} "
-                f"{m['output_mib']:>8.1f} {vs_a:>9} {vs_p:>8} {rss_a:>12}"
-            )
-
-    _print_targets(summary)
+                        out.write(json.dumps(record) + "\n")
+        print_case(case, records)
+        everything.extend(records)
+    print_targets(summarize(everything))
 
 
-def _print_targets(summary: dict[tuple[str, str], dict[str, float]]) -> None:
+def summarize(records: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, float]]:
+    """Medians per (case, method) of rows/s, rows per CPU-second, peak RSS, CPU and output size."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for record in records:
+        groups.setdefault((record["case"], record["method"]), []).append(record)
+    return {
+        key: {
+            "runs": len(runs),
+            "rows_per_second": statistics.median(r["rows"] / r["seconds"] for r in runs),
+            # CPU of the copy alone (all threads), so start-up does not swamp small cases.
+            "rows_per_cpu_second": statistics.median(r["rows"] / max(r.get("copy_cpu_seconds", r["cpu_seconds"]), 1e-9) for r in runs),
+            "peak_rss_mib": statistics.median(r["peak_rss_mib"] for r in runs),
+            "cpu_seconds": statistics.median(r["cpu_seconds"] for r in runs),
+            "output_mib": statistics.median(r["output_bytes"] for r in runs) / MIB,
+            "load": statistics.median(r.get("load", float("nan")) for r in runs),
+        }
+        for key, runs in groups.items()
+    }
+
+
+def print_case(case: str, records: list[dict[str, Any]]) -> None:
+    """One table per case.
+
+    ``CPU s`` is the whole process (interpreter start and imports included), from ``wait4``;
+    ``rows/CPU-s`` counts only the copy's CPU (all threads), which machine load barely moves.
+    """
+    summary = summarize(records)
+    methods = list(dict.fromkeys(r["method"] for r in records))
+    first = summary[(case, methods[0])]
+    input_mib = records[0].get("input_bytes", 0) / MIB
+    print(f"\n## {case}  ({input_mib:.1f} MiB input, {int(first['runs'])} runs, median load {first['load']:.1f})")
+    print(
+        f"{'method':<18} {'rows/s':>8} {'÷pyarrow':>8} {'÷polars':>7} {'peak RSS MiB':>12} {'RSS÷pyarrow':>11} "
+        f"{'CPU s':>6} {'rows/CPU-s':>10} {'÷pyarrow':>8} {'÷polars':>7} {'out MiB':>7}"
+    )
+
+    def ratio(method: str, baseline: str, metric: str) -> str:
+        base = summary.get((case, baseline))
+        return f"{summary[(case, method)][metric] / base[metric]:.2f}×" if base else "-"
+
+    for method in methods:
+        m = summary[(case, method)]
+        print(
+            f"{method:<18} {_rate(m['rows_per_second']):>8} {ratio(method, 'pyarrow', 'rows_per_second'):>8} "
+            f"{ratio(method, 'polars', 'rows_per_second'):>7} {m['peak_rss_mib']:>12.0f} {ratio(method, 'pyarrow', 'peak_rss_mib'):>11} "
+            f"{m['cpu_seconds']:>6.2f} {_rate(m['rows_per_cpu_second']):>10} {ratio(method, 'pyarrow', 'rows_per_cpu_second'):>8} "
+            f"{ratio(method, 'polars', 'rows_per_cpu_second'):>7} {m['output_mib']:>7.1f}"
+        )
+
+
+def report(records: list[dict[str, Any]]) -> None:
+    for case in dict.fromkeys(r["case"] for r in records):
+        print_case(case, [r for r in records if r["case"] == case])
+    print_targets(summarize(records))
+
+
+def print_targets(summary: dict[tuple[str, str], dict[str, float]]) -> None:
     """The issue's acceptance figures, when the cases that define them were run."""
     hygge = DEFAULT_HYGGE.name
     ten, one = "mixed:10M", "mixed:1M"
@@ -377,6 +422,9 @@ def _print_targets(summary: dict[tuple[str, str], dict[str, float]]) -> None:
         lines.append(f"{ten}: hygge/pyarrow rows/s {speed_a:.2f}× (target ≥ 1.00) {'ok' if speed_a >= 1.0 else 'MISSED'}")
         lines.append(f"{ten}: hygge/polars rows/s {speed_p:.2f}× (target ≥ 0.80) {'ok' if speed_p >= 0.8 else 'MISSED'}")
         lines.append(f"{ten}: hygge peak RSS / pyarrow {rss:.2f}× (target ≤ 1.25) {'ok' if rss <= 1.25 else 'MISSED'}")
+        cpu_a = h["rows_per_cpu_second"] / a["rows_per_cpu_second"]
+        cpu_p = h["rows_per_cpu_second"] / p["rows_per_cpu_second"]
+        lines.append(f"{ten}: rows per CPU-second, hygge/pyarrow {cpu_a:.2f}×, hygge/polars {cpu_p:.2f}× (load-insensitive)")
     if (ten, hygge) in summary and (one, hygge) in summary:
         growth = summary[(ten, hygge)]["peak_rss_mib"] / summary[(one, hygge)]["peak_rss_mib"]
         lines.append(f"memory bound: hygge peak RSS 10M / 1M mixed rows {growth:.2f}× (target ≤ 1.50) {'ok' if growth <= 1.5 else 'MISSED'}")
