@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
+import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -18,6 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from hygge_core import EntityResult, HomeError, load_project, run_entity
+from hygge_core.flow import _pump
 
 
 def copy_project(write_project, *, home: str = "", store: str = "") -> Path:
@@ -363,3 +366,26 @@ def test_dictionary_setting_picks_the_dictionary_encoded_columns(write_project, 
     encoded = {chunks.column(i).path_in_schema for i in range(chunks.num_columns) if "RLE_DICTIONARY" in chunks.column(i).encodings}
     assert encoded == dictionary_columns
     assert pq.read_table(only).equals(source)
+
+
+def test_reader_runs_ahead_of_the_writer_by_at_most_queue_size_batches(write_project):
+    """Memory is queue_size × batch_size plus a row group: the reader may not decode one more batch while it waits."""
+    root = copy_project(write_project)
+    plan = load_project(root).entity("copy/copy")
+    produced: list[int] = []
+    lead: list[int] = []
+
+    def batches():
+        for i in range(40):
+            produced.append(i)
+            yield pa.record_batch({"i": pa.array([i], pa.int64())})
+
+    class SlowWriter:
+        def write(self, batch: pa.RecordBatch) -> None:
+            time.sleep(0.005)  # give the reader every chance to race ahead
+            lead.append(len(produced) - batch.column(0)[0].as_py() - 1)  # batches made beyond this one
+
+    rows, _ = _pump(batches(), SlowWriter(), None, plan, time.perf_counter(), None, logging.getLogger("test"))
+
+    assert rows == 40
+    assert max(lead) == plan.flow_config.queue_size == 4  # it does read ahead (reading overlaps writing), but no further
