@@ -121,7 +121,9 @@ def _chunk(schema: str, start: int, rows: int) -> Any:
             nullable((mix(3) % 1_000_000) / 1_000.0, 4, 3).alias("score"),
             nullable(((mix(5) % 1_000_000_000).cast(pl.Decimal(18, 4)) / 10_000).cast(pl.Decimal(18, 4)), 6, 8).alias("amount"),
             nullable(pl.lit(labels).gather(mix(7) % labels.len()), 8, 4).alias("label"),
-            nullable((pl.lit(1_600_000_000_000_000) + pl.col("id") * 1_000_003).cast(pl.Datetime("us")), 9, 2).alias("created_at"),
+            nullable((pl.lit(1_600_000_000_000_000) + pl.col("id") * 1_000_003).cast(pl.Datetime("us")), 9, 2).alias(
+                "created_at"
+            ),
             nullable((pl.lit(18_000) + mix(10) % 2_000).cast(pl.Int32).cast(pl.Date), 11, 6).alias("day"),
             nullable(mix(12) % 3 == 0, 13, 10).alias("flag"),
             pl.lit(categories).gather(mix(14) % categories.len()).alias("category"),
@@ -155,12 +157,9 @@ def input_file(scratch: Path, schema: str, rows: int) -> Path:
     import pyarrow.parquet as pq
 
     path = scratch / "inputs" / f"{schema}_{rows}.parquet"
-    if path.exists():
-        try:
-            if pq.ParquetFile(path).metadata.num_rows == rows:
-                return path
-        except Exception:  # noqa: BLE001  (a half-written input from an interrupted run: make it again)
-            pass
+    # Inputs are written under another name and renamed when complete, so one that exists is whole.
+    if path.exists() and pq.ParquetFile(path).metadata.num_rows == rows:
+        return path
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".partial")
     writer = None
@@ -310,11 +309,15 @@ def main() -> None:
         child_main(sys.argv[2:])
         return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scratch", type=Path, default=Path(tempfile.gettempdir()) / "hygge-bench", help="inputs and outputs (not the repo)")
+    parser.add_argument(
+        "--scratch", type=Path, default=Path(tempfile.gettempdir()) / "hygge-bench", help="inputs and outputs (not the repo)"
+    )
     parser.add_argument("--reps", type=int, default=3, help="repetitions per case; medians are reported")
     parser.add_argument("--cases", nargs="*", help="e.g. mixed:10M narrow:100k wide:100 (default: all)")
     parser.add_argument("--methods", nargs="*", help="method names to run (default: all), e.g. pyarrow polars 'hygge b=1M q=4'")
-    parser.add_argument("--hygge", nargs="*", default=[], metavar="BATCH:QUEUE", help="extra hygge settings to run, e.g. 20k:4 1M:2")
+    parser.add_argument(
+        "--hygge", nargs="*", default=[], metavar="BATCH:QUEUE", help="extra hygge settings to run, e.g. 20k:4 1M:2"
+    )
     parser.add_argument("--quick", action="store_true", help="small cases only")
     parser.add_argument("--json", type=Path, help="append every raw record to this JSON-lines file")
     parser.add_argument("--report", type=Path, help="print the tables from a --json file of an earlier run, run nothing")
@@ -343,7 +346,14 @@ def main() -> None:
                 record = run_child(method, source, args.scratch / "work" / f"{os.getpid()}-{rep}")
                 if record["rows"] != rows:
                     raise RuntimeError(f"{method.name} copied {record['rows']} rows of {rows} from {source}")
-                record = {"case": case, "method": method.name, "rep": rep, "load": load, "input_bytes": source.stat().st_size, **record}
+                record = {
+                    "case": case,
+                    "method": method.name,
+                    "rep": rep,
+                    "load": load,
+                    "input_bytes": source.stat().st_size,
+                    **record,
+                }
                 records.append(record)
                 if args.json:
                     with args.json.open("a", encoding="utf-8") as out:
@@ -363,7 +373,9 @@ def summarize(records: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, 
             "runs": len(runs),
             "rows_per_second": statistics.median(r["rows"] / r["seconds"] for r in runs),
             # CPU of the copy alone (all threads), so start-up does not swamp small cases.
-            "rows_per_cpu_second": statistics.median(r["rows"] / max(r.get("copy_cpu_seconds", r["cpu_seconds"]), 1e-9) for r in runs),
+            "rows_per_cpu_second": statistics.median(
+                r["rows"] / max(r.get("copy_cpu_seconds", r["cpu_seconds"]), 1e-9) for r in runs
+            ),
             "peak_rss_mib": statistics.median(r["peak_rss_mib"] for r in runs),
             "cpu_seconds": statistics.median(r["cpu_seconds"] for r in runs),
             "output_mib": statistics.median(r["output_bytes"] for r in runs) / MIB,
@@ -427,7 +439,9 @@ def print_targets(summary: dict[tuple[str, str], dict[str, float]]) -> None:
         lines.append(f"{ten}: rows per CPU-second, hygge/pyarrow {cpu_a:.2f}×, hygge/polars {cpu_p:.2f}× (load-insensitive)")
     if (ten, hygge) in summary and (one, hygge) in summary:
         growth = summary[(ten, hygge)]["peak_rss_mib"] / summary[(one, hygge)]["peak_rss_mib"]
-        lines.append(f"memory bound: hygge peak RSS 10M / 1M mixed rows {growth:.2f}× (target ≤ 1.50) {'ok' if growth <= 1.5 else 'MISSED'}")
+        lines.append(
+            f"memory bound: hygge peak RSS 10M / 1M mixed rows {growth:.2f}× (target ≤ 1.50) {'ok' if growth <= 1.5 else 'MISSED'}"
+        )
     if lines:
         print("\n## targets (default hygge settings: batch_size 100k, queue_size 4)")
         print("\n".join(lines))

@@ -150,8 +150,12 @@ def every_type_table() -> pa.Table:
         "day": pa.array([dt.date(1, 1, 1), None, dt.date(9999, 12, 31), dt.date(2024, 2, 29)], pa.date32()),
         "clock_us": pa.array([dt.time(0, 0), dt.time(23, 59, 59, 999999), None, dt.time(12, 0, 0, 1)], pa.time64("us")),
         "clock_ms": pa.array([dt.time(1, 2, 3, 4000), None, dt.time(0, 0), dt.time(23, 59, 59, 999000)], pa.time32("ms")),
-        "ts_s": pa.array([moment.replace(microsecond=0), None, dt.datetime(1970, 1, 1), dt.datetime(2262, 1, 1)], pa.timestamp("s")),
-        "ts_ms": pa.array([None, moment.replace(microsecond=123000), dt.datetime(1900, 1, 1), dt.datetime(2000, 1, 1)], pa.timestamp("ms")),
+        "ts_s": pa.array(
+            [moment.replace(microsecond=0), None, dt.datetime(1970, 1, 1), dt.datetime(2262, 1, 1)], pa.timestamp("s")
+        ),
+        "ts_ms": pa.array(
+            [None, moment.replace(microsecond=123000), dt.datetime(1900, 1, 1), dt.datetime(2000, 1, 1)], pa.timestamp("ms")
+        ),
         "ts_us": pa.array([moment, dt.datetime(1, 1, 1), None, dt.datetime(9999, 12, 31, 23, 59, 59)], pa.timestamp("us")),
         "ts_ns": pa.array([1, None, -1, 1_700_000_000_123_456_789], pa.timestamp("ns")),
         "ts_us_utc": pa.array([moment, None, dt.datetime(2000, 1, 1), moment], pa.timestamp("us", tz="UTC")),
@@ -294,7 +298,10 @@ def test_row_group_rows_and_file_rows_are_honoured(write_project):
     result = run_copy(root)
 
     files = data_files(root / "lake" / "copy")
-    layout = [[pq.ParquetFile(f).metadata.row_group(i).num_rows for i in range(pq.ParquetFile(f).metadata.num_row_groups)] for f in files]
+    layout = [
+        [pq.ParquetFile(f).metadata.row_group(i).num_rows for i in range(pq.ParquetFile(f).metadata.num_row_groups)]
+        for f in files
+    ]
     assert layout == [[25_000, 15_000], [25_000, 15_000], [20_000]]
     assert result.files == 3
     assert read_entity(root / "lake" / "copy").equals(source)
@@ -325,7 +332,10 @@ def compressible_table() -> pa.Table:
     )
 
 
-@pytest.mark.parametrize(("setting", "codec"), [("", "ZSTD"), (", compression: snappy", "SNAPPY"), (", compression: gzip", "GZIP"), (", compression: none", "UNCOMPRESSED")])
+@pytest.mark.parametrize(
+    ("setting", "codec"),
+    [("", "ZSTD"), (", compression: snappy", "SNAPPY"), (", compression: gzip", "GZIP"), (", compression: none", "UNCOMPRESSED")],
+)
 def test_compression_codec_is_written_to_every_column_chunk(write_project, setting, codec):
     root = copy_project(write_project, store=setting)
     source = compressible_table()
@@ -353,7 +363,10 @@ def test_compression_level_is_honoured(write_project, tmp_path):
     assert sizes[19] < sizes[1], sizes
 
 
-@pytest.mark.parametrize(("setting", "dictionary_columns"), [("", {"text"}), (", dictionary: all", {"id", "text", "value"}), (", dictionary: none", set())])
+@pytest.mark.parametrize(
+    ("setting", "dictionary_columns"),
+    [("", {"text"}), (", dictionary: all", {"id", "text", "value"}), (", dictionary: none", set())],
+)
 def test_dictionary_setting_picks_the_dictionary_encoded_columns(write_project, setting, dictionary_columns):
     root = copy_project(write_project, store=setting)
     source = compressible_table()
@@ -363,7 +376,9 @@ def test_dictionary_setting_picks_the_dictionary_encoded_columns(write_project, 
 
     (only,) = data_files(root / "lake" / "copy")
     chunks = pq.ParquetFile(only).metadata.row_group(0)
-    encoded = {chunks.column(i).path_in_schema for i in range(chunks.num_columns) if "RLE_DICTIONARY" in chunks.column(i).encodings}
+    encoded = {
+        chunks.column(i).path_in_schema for i in range(chunks.num_columns) if "RLE_DICTIONARY" in chunks.column(i).encodings
+    }
     assert encoded == dictionary_columns
     assert pq.read_table(only).equals(source)
 

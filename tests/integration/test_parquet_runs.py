@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 
 from hygge_core import EntityResult, load_project, run_entity
 
-START = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
+START = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 
 
 def make_project(write_project, run_type: str, *, watermark: str = "") -> Path:
@@ -80,7 +80,7 @@ def snapshot(root: Path) -> dict[str, bytes]:
 
 def test_full_drop_twice_gives_the_same_data_once(write_project):
     root = make_project(write_project, "full_drop")
-    a = add_file(root, "a.parquet", range(0, 1_000))
+    a = add_file(root, "a.parquet", range(1_000))
     b = add_file(root, "b.parquet", range(1_000, 1_500))
 
     first = run(root)
@@ -96,7 +96,7 @@ def test_full_drop_twice_gives_the_same_data_once(write_project):
 
 def test_full_drop_replaces_rows_that_left_the_source(write_project):
     root = make_project(write_project, "full_drop")
-    add_file(root, "a.parquet", range(0, 100))
+    add_file(root, "a.parquet", range(100))
     b = add_file(root, "b.parquet", range(100, 200))
     run(root)
 
@@ -108,7 +108,7 @@ def test_full_drop_replaces_rows_that_left_the_source(write_project):
 
 def test_incremental_with_nothing_new_adds_nothing_and_keeps_state(write_project):
     root = make_project(write_project, "incremental")
-    a = add_file(root, "a.parquet", range(0, 500))
+    a = add_file(root, "a.parquet", range(500))
     run(root)
     before = snapshot(root)
 
@@ -122,7 +122,7 @@ def test_incremental_with_nothing_new_adds_nothing_and_keeps_state(write_project
 
 def test_incremental_runs_never_duplicate_or_lose_rows(write_project):
     root = make_project(write_project, "incremental")
-    a = add_file(root, "a.parquet", range(0, 700))
+    a = add_file(root, "a.parquet", range(700))
     b = add_file(root, "b.parquet", range(700, 900))
     first = run(root)
     assert first.rows == 900
@@ -143,13 +143,19 @@ def test_incremental_runs_never_duplicate_or_lose_rows(write_project):
     rows = published(root)
     assert rows.equals(expected(a, b, c, d, e))
     assert len(set(rows.column("id").to_pylist())) == rows.num_rows == 1_300
-    assert sorted(state(root)["home"]["loaded_files"]) == ["2025/02/d.parquet", "a.parquet", "b.parquet", "c.parquet", "e.parquet"]
+    assert sorted(state(root)["home"]["loaded_files"]) == [
+        "2025/02/d.parquet",
+        "a.parquet",
+        "b.parquet",
+        "c.parquet",
+        "e.parquet",
+    ]
     assert len(data_files(root)) == 3  # one file per run, earlier files kept as they were
 
 
 def test_incremental_after_a_full_drop_picks_up_only_new_files(write_project):
     root = make_project(write_project, "incremental")
-    a = add_file(root, "a.parquet", range(0, 400))
+    a = add_file(root, "a.parquet", range(400))
     full = run(root, run_type="full_drop")
     assert full.rows == 400
     first_files = {p.name: p.read_bytes() for p in data_files(root)}
@@ -165,7 +171,7 @@ def test_incremental_after_a_full_drop_picks_up_only_new_files(write_project):
 
 def test_full_drop_after_incrementals_starts_over_with_everything_once(write_project):
     root = make_project(write_project, "incremental")
-    a = add_file(root, "a.parquet", range(0, 100))
+    a = add_file(root, "a.parquet", range(100))
     run(root)
     b = add_file(root, "b.parquet", range(100, 200))
     run(root)
@@ -179,13 +185,17 @@ def test_full_drop_after_incrementals_starts_over_with_everything_once(write_pro
 
 def test_watermark_column_is_tracked_across_runs_in_state(write_project):
     root = make_project(write_project, "incremental", watermark="watermark: {column: updated_at}")
-    add_file(root, "a.parquet", range(0, 300))
+    add_file(root, "a.parquet", range(300))
     first = run(root)
 
     assert first.watermark_before is None
     assert first.watermark_after is not None
     assert first.watermark_after.as_python() == START + dt.timedelta(minutes=299)
-    assert state(root)["watermark"] == {"column": "updated_at", "kind": "datetime", "value": (START + dt.timedelta(minutes=299)).isoformat()}
+    assert state(root)["watermark"] == {
+        "column": "updated_at",
+        "kind": "datetime",
+        "value": (START + dt.timedelta(minutes=299)).isoformat(),
+    }
 
     add_file(root, "b.parquet", range(300, 420))
     second = run(root)
@@ -207,7 +217,7 @@ def test_integer_watermark_never_moves_backwards(write_project):
     run(root)
     assert state(root)["watermark"] == {"column": "id", "kind": "int", "value": "1099"}
 
-    add_file(root, "b.parquet", range(0, 10))  # a late file with lower ids
+    add_file(root, "b.parquet", range(10))  # a late file with lower ids
     late = run(root)
 
     assert late.rows == 10
