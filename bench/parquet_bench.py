@@ -268,17 +268,22 @@ def run_child(method: Method, source: Path, work: Path) -> dict[str, Any]:
     command = [sys.executable, str(Path(__file__).resolve()), "_child", method.kind, str(source), str(target)]
     if method.kind == "hygge":
         command += [str(method.batch_size), str(method.queue_size)]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    stdout, stderr = process.stdout.read(), process.stderr.read()  # type: ignore[union-attr]
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
-        raise RuntimeError(f"{method.name} on {source.name} failed ({process.returncode}):\n{stderr}")
-    record = json.loads(stdout.strip().splitlines()[-1])
-    record["peak_rss_mib"] = usage.ru_maxrss / 1024  # Linux reports KiB
-    record["cpu_seconds"] = usage.ru_utime + usage.ru_stime
-    record["output_bytes"] = sum(p.stat().st_size for p in target.rglob("*.parquet"))
-    shutil.rmtree(work)
+    try:
+        with tempfile.TemporaryFile(mode="w+") as errors:  # a file, not a pipe: a chatty child cannot block
+            process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, text=True)
+            stdout = process.stdout.read()  # type: ignore[union-attr]
+            # wait4 rather than wait: it returns the rusage of this one child.
+            _, status, usage = os.wait4(process.pid, 0)
+            process.returncode = os.waitstatus_to_exitcode(status)
+            if process.returncode != 0:
+                errors.seek(0)
+                raise RuntimeError(f"{method.name} on {source.name} failed ({process.returncode}):\n{errors.read()}")
+        record = json.loads(stdout.strip().splitlines()[-1])
+        record["peak_rss_mib"] = usage.ru_maxrss / 1024  # Linux reports KiB
+        record["cpu_seconds"] = usage.ru_utime + usage.ru_stime
+        record["output_bytes"] = sum(p.stat().st_size for p in target.rglob("*.parquet"))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     return record
 
 
