@@ -4,7 +4,7 @@
     python bench/sql_postgres.py --only throughput --rows 2000000 --reps 3
     python bench/sql_postgres.py --only reuse --entities 40 --reps 5
     python bench/sql_postgres.py --only fifty --reps 1
-    python bench/sql_postgres.py --only throughput --profile hygge.svg   # py-spy flame graph of one hygge run
+    python bench/sql_postgres.py --only throughput --profile hygge.svg   # + one hygge run under py-spy (pip install py-spy)
 
 Starts a throwaway server (tests/sql/pg_server.py: scram-sha-256 passwords over
 loopback TCP) and prints Markdown. Every measurement runs in a fresh process
@@ -13,7 +13,8 @@ the order rotated between reps, so the machine's load drifts over all methods
 alike; medians and per-rep ratios are reported.
 
 throughput: the 2M-row mixed table of the environment notes, through hygge, raw
-    arrow-odbc -> ParquetWriter, and pyodbc fetchmany -> polars -> ParquetWriter.
+    arrow-odbc -> ParquetWriter, and pyodbc fetchmany -> polars -> ParquetWriter; the
+    serving backend's CPU comes from /proc (the server runs on this machine).
 reuse: N small tables through one flow (``run_project``, one entity at a time),
     once with a pooled connection (pool_size 2) and once with ``max_lifetime: 0s``
     so every entity opens and closes its own connection. The connection overhead
@@ -40,18 +41,22 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests" / "sql"))
 
+# Declared column types, not CREATE TABLE AS: a CASE with a NULL branch drops the typmod, which made
+# `amount` an unbounded numeric (hygge reads it as exact text; raw arrow-odbc as decimal(28,6), cutting
+# digits) and `label` an unbounded varchar, so the methods were not doing the same work.
 MAKE_TABLE = """
-create table bench_mixed as
-select g::bigint as id,
-       case when g % 20 = 0 then null else (g::bigint * 7919 % 100000)::int end as qty,
-       case when g % 25 = 0 then null else (g * 0.3183098861837907)::float8 end as score,
-       case when g % 33 = 0 then null else ((g::bigint * 104729 % 100000000) / 10000.0)::numeric(18,4) end as amount,
-       case when g % 50 = 0 then null else left(md5(g::text) || md5((g + 1)::text), 9 + g % 29)::varchar(40) end as label,
-       case when g % 40 = 0 then null else timestamp '2020-01-01' + (g * interval '17 seconds') end as created_at,
-       case when g % 45 = 0 then null else date '2020-01-01' + (g % 2000) end as day,
-       case when g % 10 = 0 then null else g % 3 = 0 end as flag
+create table bench_mixed (id bigint primary key, qty int, score float8, amount numeric(18,4), label varchar(40),
+                          created_at timestamp, day date, flag boolean);
+insert into bench_mixed
+select g::bigint,
+       case when g % 20 = 0 then null else (g::bigint * 7919 % 100000)::int end,
+       case when g % 25 = 0 then null else (g * 0.3183098861837907)::float8 end,
+       case when g % 33 = 0 then null else (g::bigint * 104729 % 100000000) / 10000.0 end,
+       case when g % 50 = 0 then null else left(md5(g::text) || md5((g + 1)::text), 9 + g % 29) end,
+       case when g % 40 = 0 then null else timestamp '2020-01-01' + (g * interval '17 seconds') end,
+       case when g % 45 = 0 then null else date '2020-01-01' + (g % 2000) end,
+       case when g % 10 = 0 then null else g % 3 = 0 end
 from generate_series(1, {rows}) g;
-alter table bench_mixed add primary key (id);
 analyze bench_mixed;
 """
 
@@ -60,6 +65,12 @@ REUSE_DB, REUSE_USER, REUSE_PASSWORD = "reuse", "bench_login", "bench-login-pw"
 CHILD = r'''
 import json, os, resource, sys, time
 method, out = sys.argv[1], sys.argv[2]
+
+def server_cpu(pid):
+    """CPU seconds the server backend serving this read has used (same machine; /proc is readable as root)."""
+    fields = open(f"/proc/{int(pid)}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
 cs = os.environ["BENCH_CS"]
 started = time.perf_counter()
 rows = 0
@@ -69,6 +80,9 @@ if method == "hygge":
     project = hygge_core.load_project(os.environ["BENCH_PROJECT"])
     result = hygge_core.run_entity(project.entity("bench/bench_mixed"))
     rows = result.rows
+    from hygge_core.sql.pool import pool_for
+    with pool_for("pg", project.config.connections["pg"]).connection() as connection:  # the pooled connection that read
+        extra["server_cpu"] = server_cpu(connection.fetch_all("select pg_backend_pid() as pid", during="bench").column(0)[0].as_py())
 elif method == "arrow_odbc":
     import arrow_odbc, pyarrow as pa, pyarrow.parquet as pq
     con = arrow_odbc.connect(cs, login_timeout_sec=10)
@@ -80,6 +94,7 @@ elif method == "arrow_odbc":
         writer.write_batch(batch, row_group_size=1_000_000)
         rows += batch.num_rows
     writer.close()
+    extra["server_cpu"] = server_cpu(next(iter(con.read_arrow_batches("select pg_backend_pid()"))).column(0)[0].as_py())
 elif method == "pyodbc":
     import pyodbc, polars as pl, pyarrow.parquet as pq
     con = pyodbc.connect(cs, timeout=10)
@@ -97,6 +112,7 @@ elif method == "pyodbc":
         writer.write_table(table)
         rows += table.num_rows
     writer.close()
+    extra["server_cpu"] = server_cpu(cur.execute("select pg_backend_pid()").fetchone()[0])
 elif method in ("pooled", "per_entity"):
     # Time the connection work itself: every acquire and release the homes make, and closing the pool.
     import hygge_core
@@ -200,14 +216,15 @@ class Bench:
             reps_seen.append(seen)
         rate = lambda record: record["rows"] / record["seconds"]  # noqa: E731
         print(f"\n### PostgreSQL {rows:,} mixed rows -> Parquet ({reps} interleaved reps, fresh process each)\n")
-        print("| method | median rows/s | median s | median peak RSS MiB | median client CPU-s |")
-        print("|---|---|---|---|---|")
+        print("| method | median rows/s | median s | median peak RSS MiB | median client CPU-s | median server backend CPU-s |")
+        print("|---|---|---|---|---|---|")
         labels = {"hygge": "hygge (postgres home -> parquet store)", "arrow_odbc": "raw arrow-odbc -> ParquetWriter",
                   "pyodbc": "pyodbc fetchmany -> polars -> ParquetWriter"}
         for method in methods:
             records = [seen[method] for seen in reps_seen]
             print(f"| {labels[method]} | {statistics.median(rate(r) for r in records):,.0f} | {statistics.median(r['seconds'] for r in records):.1f} "
-                  f"| {statistics.median(r['peak_mib'] for r in records):.0f} | {statistics.median(r['cpu'] for r in records):.1f} |")
+                  f"| {statistics.median(r['peak_mib'] for r in records):.0f} | {statistics.median(r['cpu'] for r in records):.1f} "
+                  f"| {statistics.median(r['server_cpu'] for r in records):.1f} |")
         print("\n| rep | order | hygge / pyodbc (wall) | hygge / arrow-odbc (wall) | arrow-odbc / pyodbc (wall) | pyodbc CPU / hygge CPU |")
         print("|---|---|---|---|---|---|")
         ratios = []
@@ -221,7 +238,7 @@ class Bench:
     def profile(self, svg: Path) -> None:
         """One hygge run under py-spy (all threads, with native frames), for finding where the time goes."""
         record = self.run("hygge", "throughput", prefix=[shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy"), "record", "--subprocesses", "--rate", "200", "--native", "--format", "raw" if svg.suffix == ".txt" else "flamegraph", "-o", str(svg.resolve()), "--"])
-        print(f"profiled hygge run: {record['rows'] / record['seconds']:,.0f} rows/s under py-spy; flame graph in {svg}", file=sys.stderr)
+        print(f"profiled hygge run: {record['rows'] / record['seconds']:,.0f} rows/s under py-spy; profile in {svg}", file=sys.stderr)
 
     # --- connection reuse -----------------------------------------------------------------------
 
