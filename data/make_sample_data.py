@@ -28,7 +28,7 @@ def main() -> None:
             "customer_id": pa.array([1 + (i * 37) % 200 for i in range(2000)], pa.int64()),
             "amount": pa.array([Decimal(f"{(i * 7919) % 100000 / 100:.2f}") for i in range(2000)], pa.decimal128(12, 2)),
             "ordered_at": pa.array(
-                [dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(minutes=17 * i) for i in range(2000)],
+                [dt.datetime(2025, 1, 1, tzinfo=dt.UTC) + dt.timedelta(minutes=17 * i) for i in range(2000)],
                 pa.timestamp("us", tz="UTC"),
             ),
             "note": [None if i % 11 == 0 else f"order {i}" for i in range(2000)],

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
@@ -48,7 +48,7 @@ ProgressCallback = Callable[[Progress], None]
 
 def new_run_id() -> str:
     """Sortable and unique across processes: UTC time plus random bits."""
-    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ") + "-" + secrets.token_hex(3)
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ") + "-" + secrets.token_hex(3)
 
 
 def run_entity(plan: EntityPlan, *, run_type: str | None = None, progress: ProgressCallback | None = None) -> EntityResult:
@@ -212,14 +212,14 @@ def _next_state(
 ) -> EntityState:
     watermark = previous.watermark if mode == "incremental" else None
     seen = tracker.result() if tracker is not None else None
-    if seen is not None and watermark is not None and "watermark" not in home_updates:
-        # Comparing an int mark with a datetime one would raise a bare TypeError (and take a whole
-        # run_project down); a mark on another column says nothing about this one anyway.
-        if (seen.column, seen.kind) != (watermark.column, watermark.kind):
-            raise HomeError(
-                f"{label}: the stored watermark is on {watermark.column!r} ({watermark.kind}) but this run tracks "
-                f"{seen.column!r} ({seen.kind}); run the entity once as full_drop to start the new watermark"
-            )
+    # Comparing an int mark with a datetime one would raise a bare TypeError (and take a whole
+    # run_project down); a mark on another column says nothing about this one anyway.
+    tracks_another_column = seen is not None and watermark is not None and (seen.column, seen.kind) != (watermark.column, watermark.kind)
+    if tracks_another_column and "watermark" not in home_updates:
+        raise HomeError(
+            f"{label}: the stored watermark is on {watermark.column!r} ({watermark.kind}) but this run tracks "
+            f"{seen.column!r} ({seen.kind}); run the entity once as full_drop to start the new watermark"
+        )
     if seen is not None and (watermark is None or seen.as_python() > watermark.as_python()):
         watermark = seen
     if "watermark" in home_updates:
@@ -227,7 +227,7 @@ def _next_state(
     return EntityState(
         run_id=run_id,
         run_type=mode,
-        committed_at=datetime.now(timezone.utc),
+        committed_at=datetime.now(UTC),
         rows_last_run=rows,
         columns=[(f.name, str(f.type)) for f in schema] if schema is not None else list(previous.columns),
         watermark=watermark,

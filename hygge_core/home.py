@@ -24,7 +24,7 @@ from hygge_core.templates import substitute_entity
 if TYPE_CHECKING:
     from hygge_core.project import EntityPlan
 
-homes_registry: Registry[type["Home"]] = Registry("home")
+homes_registry: Registry[type[Home]] = Registry("home")
 
 
 class HomeConfig(StrictModel):

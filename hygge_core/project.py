@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
@@ -23,12 +23,13 @@ from hygge_core.config import ConnectionConfig, EntityConfig, EntityDiscovery, F
 from hygge_core.env_vars import MissingVariable, expand
 from hygge_core.errors import ConfigError
 from hygge_core.home import DiscoveryContext, Home, HomeConfig, homes_registry
-from hygge_core.templates import substitute_entity
 from hygge_core.names import check_entity_name, safe_segment
 from hygge_core.store import Store, StoreConfig, stores_registry
+from hygge_core.templates import substitute_entity
 from hygge_core.validation import validate
 
 PROJECT_FILE_NAMES = ("hygge.yml", "hygge.yaml")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -152,11 +153,11 @@ def load_project(path: Path | str | None = None, *, environ: Mapping[str, str] |
     _read_flow_folders(root, config_file, flow_sources, environ, problems)
 
     raw.setdefault("name", root.name)
-    top = _collect(problems, lambda: validate(ProjectConfig, raw, file=config_file.name, prefix=""))
+    top = _collect(problems, validate, ProjectConfig, raw, file=config_file.name, prefix="")
     flows: dict[str, FlowConfig] = {}
     for flow_name, (file, body) in flow_sources.items():
         where = Where(_display(file, root), f"flows.{flow_name}" if file == config_file else "")
-        flow = _collect(problems, lambda: validate(FlowConfig, body, file=where.file, prefix=where.prefix))
+        flow = _collect(problems, validate, FlowConfig, body, file=where.file, prefix=where.prefix)
         block_problems = _check_blocks(body, where)
         problems.extend(block_problems)
         if flow is not None and not block_problems:
@@ -169,7 +170,7 @@ def load_project(path: Path | str | None = None, *, environ: Mapping[str, str] |
     for flow_name, flow in flows.items():
         file, _ = flow_sources[flow_name]
         where = Where(_display(file, root), f"flows.{flow_name}" if file == config_file else "")
-        project.plans.extend(_collect(problems, lambda: _plan_flow(project, flow_name, flow, where)) or [])
+        project.plans.extend(_collect(problems, _plan_flow, project, flow_name, flow, where) or [])
     if problems:
         raise ConfigError(problems)
     return project
@@ -210,7 +211,7 @@ def _plan_flow(project: Project, flow_name: str, flow: FlowConfig, where: Where)
         entities = []
         for index, item in enumerate(flow.entities):
             entity = EntityConfig(name=item) if isinstance(item, str) else item
-            _collect(problems, lambda: check_entity_name(entity.name, where=where.at(f"entities[{index}]")))
+            _collect(problems, check_entity_name, entity.name, where=where.at(f"entities[{index}]"))
             entities.append((entity, True))
 
     seen: set[str] = set()
@@ -219,10 +220,7 @@ def _plan_flow(project: Project, flow_name: str, flow: FlowConfig, where: Where)
             problems.append(f"{where.at('entities')}: entity {entity.name!r} is listed twice")
             continue
         seen.add(entity.name)
-        plan = _collect(
-            problems,
-            lambda: _plan_entity(project, flow_name, flow, entity, listed, home_cls, store_cls, connection_name, connection, where),
-        )
+        plan = _collect(problems, _plan_entity, project, flow_name, flow, entity, listed, home_cls, store_cls, connection_name, connection, where)
         if plan is not None:
             plans.append(plan)
     if problems:
@@ -254,8 +252,8 @@ def _plan_entity(
     label = where.file
     home_raw = _deep_merge(home_cls.config_model.for_entity(dict(flow.home), entity.name, listed=listed), substitute_entity(entity.home, entity.name))
     store_raw = _deep_merge(store_cls.config_model.for_entity(dict(flow.store), entity.name, listed=listed), substitute_entity(entity.store, entity.name))
-    home = _collect(problems, lambda: validate(home_cls.config_model, home_raw, file=label, prefix=where.key("home")))
-    store = _collect(problems, lambda: validate(store_cls.config_model, store_raw, file=label, prefix=where.key("store")))
+    home = _collect(problems, validate, home_cls.config_model, home_raw, file=label, prefix=where.key("home"))
+    store = _collect(problems, validate, store_cls.config_model, store_raw, file=label, prefix=where.key("store"))
     if problems or home is None or store is None:
         raise ConfigError(problems)
     return EntityPlan(
@@ -355,7 +353,7 @@ def _read_flow_folders(
                     problems.append(f"{_display(entity_file, root)}: expected a mapping (name:, home:, store:, ...)")
                     continue
                 entity.setdefault("name", entity_file.stem)
-                checked = _collect(problems, lambda: validate(EntityConfig, entity, file=_display(entity_file, root), prefix=""))
+                checked = _collect(problems, validate, EntityConfig, entity, file=_display(entity_file, root), prefix="")
                 if checked is not None:
                     entities.append(entity)
             body["entities"] = entities
@@ -372,9 +370,13 @@ def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any
     return merged
 
 
-def _collect(problems: list[str], action: Any) -> Any:
+def _collect(problems: list[str], action: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
+    """Call ``action``; on ``ConfigError`` add its problems to ``problems`` and return ``None``.
+
+    This is how loading reports every problem at once instead of stopping at the first.
+    """
     try:
-        return action()
+        return action(*args, **kwargs)
     except ConfigError as exc:
         problems.extend(exc.problems)
         return None

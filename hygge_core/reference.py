@@ -7,9 +7,9 @@ the markers; a test fails when the README and the models disagree.
 from __future__ import annotations
 
 import argparse
-from datetime import timedelta
 import types
 import typing
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 

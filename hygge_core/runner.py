@@ -61,8 +61,8 @@ def run_with_retries(plan: EntityPlan, *, run_type: str | None = None, progress:
         except HyggeError as error:
             log.error("failed: %s", error)
             return _failed(plan, run_type, error, started, attempt)
-        except Exception as error:  # noqa: BLE001  (a bug must fail its entity, not the whole project)
-            log.exception("failed with an unexpected error (please report it): %s", error)
+        except Exception as error:  # a bug must fail its entity, not the whole project
+            log.exception("failed with an unexpected error (please report it)")
             return _failed(plan, run_type, error, started, attempt)
 
 

@@ -15,14 +15,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import pyarrow as pa
 
 from hygge_core.config import StrictModel
-from hygge_core.templates import substitute_entity
 from hygge_core.registry import Registry
 from hygge_core.state import EntityState
+from hygge_core.templates import substitute_entity
 
 if TYPE_CHECKING:
     from hygge_core.project import EntityPlan
 
-stores_registry: Registry[type["Store"]] = Registry("store")
+stores_registry: Registry[type[Store]] = Registry("store")
 
 
 class StoreConfig(StrictModel):

@@ -10,7 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 
-from dagster import AssetExecutionContext, AssetKey, Failure, AssetObservation, AssetsDefinition, AssetSpec, MaterializeResult, multi_asset
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetObservation,
+    AssetsDefinition,
+    AssetSpec,
+    Failure,
+    MaterializeResult,
+    multi_asset,
+)
 
 from hygge_core.errors import ConfigError, HyggeError, TransientError
 from hygge_core.flow import run_entity

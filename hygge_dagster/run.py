@@ -18,7 +18,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from dagster import AssetKey, AssetSelection, Definitions, define_asset_job, DagsterEventType, DagsterInstance, JobDefinition, build_reconstructable_job, execute_job
+from dagster import (
+    AssetKey,
+    AssetSelection,
+    DagsterEventType,
+    DagsterInstance,
+    Definitions,
+    JobDefinition,
+    build_reconstructable_job,
+    define_asset_job,
+    execute_job,
+)
 
 from hygge_core.errors import ConfigError
 from hygge_core.home import homes_registry

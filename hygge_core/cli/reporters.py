@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 from abc import ABC, abstractmethod
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -126,7 +126,7 @@ class JsonReporter(Reporter):
         self._lock = threading.Lock()
 
     def _emit(self, event: str, **fields: Any) -> None:
-        record = {"ts": datetime.now(timezone.utc).isoformat(), "event": event, **fields}
+        record = {"ts": datetime.now(UTC).isoformat(), "event": event, **fields}
         with self._lock:
             print(json.dumps(record, default=str), file=self.stream, flush=True)
 

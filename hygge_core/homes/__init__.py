@@ -3,6 +3,8 @@
 SQL homes import their drivers lazily, so registering them needs no pyodbc.
 """
 
-from hygge_core.homes import parquet  # noqa: F401
-from hygge_core.homes import postgres  # noqa: F401
-from hygge_core.homes import mssql  # noqa: F401
+from hygge_core.homes import (
+    mssql,  # noqa: F401
+    parquet,  # noqa: F401
+    postgres,  # noqa: F401
+)

@@ -22,10 +22,10 @@ from pydantic import Field
 
 from hygge_core.errors import HomeError
 from hygge_core.home import DiscoveryContext, Home, HomeConfig
-from hygge_core.templates import folder_per_entity
 from hygge_core.publish import STAGING_DIR, STATE_DIR
 from hygge_core.schema import conform, unify
 from hygge_core.state import EntityState
+from hygge_core.templates import folder_per_entity
 
 _GLOB_CHARACTERS = set("*?[")
 

@@ -7,6 +7,7 @@ Files are named ``part-<run id>-<n>.parquet`` so names never collide across runs
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
@@ -19,11 +20,11 @@ from pydantic import Field
 
 from hygge_core import publish
 from hygge_core.errors import StoreError
-from hygge_core.templates import folder_per_entity
 from hygge_core.log import get_logger
 from hygge_core.schema import conform
 from hygge_core.state import EntityState
 from hygge_core.store import PublishResult, Store, StoreConfig, StoreSession, StoreWriter
+from hygge_core.templates import folder_per_entity
 
 log = get_logger("store.parquet")
 
@@ -168,10 +169,8 @@ class ParquetWriter(StoreWriter):
 
     def abort(self) -> None:
         if self._writer is not None:
-            try:
+            with contextlib.suppress(Exception):  # the run already failed; cleanup must go on
                 self._writer.close()
-            except Exception:  # noqa: BLE001  (the run already failed; cleanup must go on)
-                pass
             self._writer = None
         shutil.rmtree(self.version, ignore_errors=True)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -43,7 +43,7 @@ def test_flow_schedule_targets_the_flow_group(write_project, tmp_path: Path) -> 
     assert [s.name for s in defs.schedules] == ["nightly_schedule"]  # flows without schedule: get none
     schedule = defs.resolve_schedule_def("nightly_schedule")
     assert (schedule.cron_schedule, schedule.execution_timezone) == ("0 2 * * *", "Europe/Copenhagen")
-    context = build_schedule_context(scheduled_execution_time=datetime(2026, 1, 2, 2, 0, tzinfo=timezone.utc))
+    context = build_schedule_context(scheduled_execution_time=datetime(2026, 1, 2, 2, 0, tzinfo=UTC))
     (request,) = schedule.evaluate_tick(context).run_requests
     assert request.asset_selection is None  # the whole target: the flow's group
     job = defs.resolve_job_def(schedule.job_name)

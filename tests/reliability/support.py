@@ -20,7 +20,7 @@ import tempfile
 import textwrap
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -49,7 +49,7 @@ def make_table(ids: range, tag: str, *, payload_bytes: int = 8, random_payload: 
 
     ``random_payload`` makes the data incompressible, for tests that must fill a disk.
     """
-    start = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    start = datetime(2024, 1, 1, tzinfo=UTC)
     return pa.table(
         {
             "id": pa.array(list(ids), pa.int64()),
