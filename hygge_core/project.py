@@ -309,10 +309,13 @@ def _read_yaml(file: Path, environ: Mapping[str, str] | None, problems: list[str
         return None
     try:
         data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problems.append(f"{file.name}: invalid YAML{at}: {getattr(exc, 'problem', None) or exc}")
+        problems.append(f"{file.name}: invalid YAML{at}: {exc.problem or exc}")
+        return None
+    except yaml.YAMLError as exc:
+        problems.append(f"{file.name}: invalid YAML: {exc}")
         return None
     try:
         return expand(data, environ=environ)

@@ -262,7 +262,7 @@ class store_errors:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
         if exc is None or isinstance(exc, StoreError) or not isinstance(exc, OSError):
             return
-        where = getattr(exc, "filename", None) or self.entity_dir
+        where = exc.filename or self.entity_dir
         if exc.errno == errno.ENOSPC:
             raise StoreError(f"disk full: cannot {self.action} {where}; free space on that filesystem and run again; the destination is unchanged") from exc
         if exc.errno == errno.EFBIG:
