@@ -2,7 +2,8 @@
 
 Which checks an entity declares depends on its flow's ``checks:`` block (all on by
 default) and on the plan: ``not_empty`` only for full drops, ``unique_key`` only
-where ``watermark.key`` declares a key and the store writes Parquet files. Results
+where ``watermark.key`` declares a key (with the watermark column, for incremental
+entities) and the store writes Parquet files. Results
 are emitted only for the check keys the run selected, as Dagster requires.
 """
 
@@ -165,4 +166,16 @@ def unique_key_result(plan: EntityPlan) -> AssetCheckResult:
 
 
 def _key_columns(plan: EntityPlan) -> list[str]:
-    return plan.watermark.key_columns if plan.watermark is not None else []
+    """The columns that must be unique together in the published data.
+
+    A full drop holds one row per key. An incremental entity is an append log in which
+    an updated row lands again with a later watermark, so there the key is unique
+    together with the watermark column: each version of a row exactly once.
+    """
+    if plan.watermark is None or not plan.watermark.key_columns:
+        return []
+    keys = list(plan.watermark.key_columns)
+    column = plan.watermark.column
+    if plan.run_type == "incremental" and column is not None and column not in keys:
+        keys.append(column)
+    return keys
