@@ -25,7 +25,11 @@ if TYPE_CHECKING:
 
 
 def blocking_failures(outcome: EntityOutcome) -> list[str]:
-    """Names of the entity's failed ERROR-severity (blocking) checks."""
+    """Names of the entity's failed ERROR-severity checks (row_count, unique_key).
+
+    The CLI fails a run on these even where Dagster would only stop downstream assets:
+    a load whose rows do not reconcile, or whose keys repeat, is not a success.
+    """
     return [check.name for check in outcome.checks if not check.passed and check.severity == "ERROR"]
 
 
@@ -44,7 +48,7 @@ def failure_text(outcome: EntityOutcome) -> str:
         return outcome.error
     failed = blocking_failures(outcome)
     if failed:
-        return f"blocking check(s) failed: {', '.join(failed)}"
+        return f"ERROR check(s) failed: {', '.join(failed)}"
     return f"status {outcome.status}"
 
 
