@@ -235,3 +235,14 @@ def test_run_type_overrides_append_only_new_files_then_replace(project: Path):
     hygge("start", "--full-drop", "--entity", "sample_to_lake/orders", cwd=project, check=True)
     replaced = read_entity(project / "lake" / "orders").sort_by("order_id")
     assert replaced.num_rows == 1002 and len(set(replaced.column("order_id").to_pylist())) == 1002
+
+
+def test_failed_error_check_fails_the_run_and_is_named(project: Path):
+    config = project / "hygge.yml"
+    # customer_id is unique in customers but repeats in orders
+    config.write_text(config.read_text().replace("    run_type: full_drop\n", "    run_type: full_drop\n    watermark: {key: customer_id}\n", 1))
+    completed = hygge("start", cwd=project)
+    assert completed.returncode == 1, completed.stdout + completed.stderr
+    assert "FAILED   sample_to_lake/orders: ERROR check(s) failed: unique_key" in completed.stdout
+    assert "success  sample_to_lake/customers" in completed.stdout
+    assert read_entity(project / "lake" / "orders").num_rows == 1000  # published; the check judges it afterwards
