@@ -18,24 +18,33 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any, ClassVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, model_validator
 
+from hygge_core.config import StrictModel
 from hygge_core.durations import Duration
 from hygge_core.errors import ConfigError, HomeError
 from hygge_core.home import DiscoveryContext, Home, HomeConfig
-from hygge_core.templates import substitute_entity
 from hygge_core.sql.connection import ReadOptions, SqlConnection
-from hygge_core.sql.dialect import DIALECTS, Dialect, SelectColumn, TableName, Window
+from hygge_core.sql.dialect import DIALECTS, Dialect, KeyRange, SelectColumn, TableName, Window
+from hygge_core.sql.partitions import plan_ranges
 from hygge_core.sql.reader import stream
 from hygge_core.state import EntityState, Watermark
+from hygge_core.templates import substitute_entity
 
 SEEN_KEY = "lookback_seen"
 COUNT_MARGIN_ROWS = 256  # batch rows beyond the count, for rows inserted between counting and reading
+
+
+class SqlPartitions(StrictModel):
+    """Read one large table as disjoint key ranges over several pooled connections at once."""
+
+    column: str = Field(description="integer, date or timestamp column whose MIN..MAX is split into ranges (ideally indexed)")
+    count: int = Field(ge=1, le=64, description="key ranges; read at once over up to min(count, pool_size) connections")
 
 
 class SqlHomeConfig(HomeConfig):
@@ -49,6 +58,11 @@ class SqlHomeConfig(HomeConfig):
     max_bytes_per_batch: int = Field(default=16 * 1024 * 1024, ge=1024, description="cap on the driver's transfer buffer")
     query_timeout: Duration | None = Field(default=None, description="cancel a query that runs longer than this")
     count_rows: bool = Field(default=True, description="count the source window (COUNT(*)) for the row-count check")
+    partitions: SqlPartitions | None = Field(
+        default=None,
+        description="opt-in parallel read of one large table: {column: <integer, date or timestamp column>, count: <ranges>} "
+        "splits the window's MIN..MAX of column into count ranges read at once (see docs/sql.md)",
+    )
 
     @classmethod
     def for_entity(cls, raw: dict[str, Any], entity: str, *, listed: bool) -> dict[str, Any]:
@@ -109,9 +123,9 @@ class SqlHome(Home):
     def read(self, previous: EntityState, run_type: str) -> Iterator[pa.RecordBatch]:
         pool = self._pool()
         with pool.connection() as connection:
-            yield from self._read(connection, previous, run_type)
+            yield from self._read(pool, connection, previous, run_type)
 
-    def _read(self, connection: SqlConnection, previous: EntityState, run_type: str) -> Iterator[pa.RecordBatch]:
+    def _read(self, pool: Any, connection: SqlConnection, previous: EntityState, run_type: str) -> Iterator[pa.RecordBatch]:
         dialect = self.dialect
         table_text = self.config.source_table()
         columns: list[SelectColumn] | None = None
@@ -136,21 +150,38 @@ class SqlHome(Home):
         if self.config.count_rows:
             counted = connection.fetch_all(dialect.count_query(relation, window), during=f"counting rows of {relation}")
             self._count = int(counted.column(0)[0].as_py())
-        if table_text is None and window is None:
-            query = self.config.query
-            assert query is not None
+        during = f"reading {relation if table_text else 'the query'}"
+        options = self._read_options()
+        if self.config.partitions is not None:
+            from hygge_core.sql.parallel import read_ranges
+
+            ranges = self._key_ranges(connection, relation, columns, window)
+
+            def read_range(range_connection: SqlConnection, key_range: KeyRange):  # type: ignore[no-untyped-def]
+                query = dialect.select(columns, relation, window, key_range)
+                return stream(
+                    range_connection, query, fetch_schema=fetch_schema, published_schema=published, options=options,
+                    during=f"{during}, {_describe_range(key_range)}",
+                )
+
+            batches: Generator[pa.RecordBatch, None, None] = read_ranges(pool, connection, ranges, read_range, label=self.plan.key)
         else:
-            query = dialect.select(columns, relation, window)
+            if table_text is None and window is None:
+                query = self.config.query
+                assert query is not None
+            else:
+                query = dialect.select(columns, relation, window)
+            batches = stream(connection, query, fetch_schema=fetch_schema, published_schema=published, options=options, during=during)
         seen_filter = self._lookback_filter(previous, window)
-        for batch in stream(
-            connection, query, fetch_schema=fetch_schema, published_schema=published, options=self._read_options(),
-            during=f"reading {relation if table_text else 'the query'}",
-        ):
-            self._schema = self._schema or batch.schema
-            self._remember_tail(batch, window)  # before filtering: rows dropped as seen are still in the next span
-            if seen_filter is not None:
-                batch = seen_filter(batch)
-            yield batch
+        try:
+            for batch in batches:
+                self._schema = self._schema or batch.schema
+                self._remember_tail(batch, window)  # before filtering: rows dropped as seen are still in the next span
+                if seen_filter is not None:
+                    batch = seen_filter(batch)
+                yield batch
+        finally:
+            batches.close()  # range readers stop and are joined before `connection` goes back to the pool
         if self._schema is None:
             self._schema = published
 
@@ -168,6 +199,30 @@ class SqlHome(Home):
             return options
         needed = self._count + self._count // 4 + COUNT_MARGIN_ROWS
         return dataclasses.replace(options, batch_size=min(options.batch_size, needed))
+
+    def _key_ranges(
+        self, connection: SqlConnection, relation: str, columns: list[SelectColumn] | None, window: Window | None
+    ) -> list[KeyRange]:
+        """The partitioned read's ranges: MIN/MAX of the key inside this run's window, split ``count`` ways."""
+        settings = self.config.partitions
+        assert settings is not None
+        name = settings.column
+        selected = next((c for c in columns or [] if c.source.name == name), None)
+        if columns is not None:
+            if selected is None:
+                raise HomeError(f"{self.plan.key}: home.partitions.column {name!r} is not a column of {relation}; columns: {', '.join(c.source.name for c in columns)}")
+            arrow = selected.mapping.arrow
+            if not (pa.types.is_integer(arrow) or pa.types.is_date(arrow) or pa.types.is_timestamp(arrow)):
+                raise HomeError(
+                    f"{self.plan.key}: home.partitions.column {name!r} is {selected.source.declared}; "
+                    "partition on an integer, date or timestamp column"
+                )
+        found = connection.fetch_all(self.dialect.key_bounds_query(name, relation, window), during=f"finding MIN/MAX({name}) of {relation}")
+        low, high = (found.column(0)[0].as_py(), found.column(1)[0].as_py()) if found.num_rows else (None, None)
+        if selected is not None and pa.types.is_timestamp(selected.mapping.arrow) and selected.mapping.arrow.tz:
+            low, high = (v.replace(tzinfo=dt.UTC) if isinstance(v, dt.datetime) and v.tzinfo is None else v for v in (low, high))
+        declared = selected.source.declared if selected is not None else None
+        return plan_ranges(name, low, high, settings.count, declared=declared, label=self.plan.key)
 
     def _columns(self, connection: SqlConnection, table: TableName) -> list[SelectColumn]:
         query, parameters = self.dialect.columns_query(table)
@@ -194,7 +249,7 @@ class SqlHome(Home):
         if upper is None:
             return None
         if selected is not None and pa.types.is_timestamp(selected.mapping.arrow) and selected.mapping.arrow.tz and isinstance(upper, dt.datetime):
-            upper = upper.replace(tzinfo=dt.timezone.utc)
+            upper = upper.replace(tzinfo=dt.UTC)
         kind = _kind(upper, self.plan.key, column_name)
         self._watermark = Watermark(column=column_name, kind=kind, value=upper.isoformat() if kind in ("datetime", "date") else str(upper))
         lower = None
@@ -314,6 +369,16 @@ def _kind(value: Any, label: str, column: str) -> str:
     if isinstance(value, str):
         return "string"
     raise HomeError(f"{label}: watermark column {column!r} holds {type(value).__name__} values; use an integer, date or timestamp column")
+
+
+def _describe_range(key_range: KeyRange) -> str:
+    parts = []
+    if key_range.lower is not None:
+        parts.append(f"{key_range.column} >= {key_range.lower}")
+    if key_range.upper is not None:
+        parts.append(f"{key_range.column} < {key_range.upper}")
+    text = " and ".join(parts) or "all keys"
+    return f"range {text}{' (and NULL)' if key_range.nulls and parts else ''}"
 
 
 def _as_text(column: pa.Array | pa.ChunkedArray) -> list[str | None]:

@@ -48,6 +48,23 @@ class Window:
     declared: str | None = None  # the column's declared SQL type, for literal casts
 
 
+@dataclass(frozen=True)
+class KeyRange:
+    """One slice of a partitioned read: ``lower <= column < upper`` (either bound may be open), plus NULLs if asked.
+
+    The outermost slices are open-ended, so a row inserted below the MIN or above
+    the MAX seen when the ranges were planned still lands in exactly one slice.
+    Adjacent slices share one literal as bound (``< b`` and ``>= b``), so they
+    stay disjoint however the server rounds that literal to the column's type.
+    """
+
+    column: str
+    lower: Any | None
+    upper: Any | None
+    nulls: bool = False
+    declared: str | None = None
+
+
 class Dialect(ABC):
     name: str
     default_schema: str
@@ -106,21 +123,47 @@ class Dialect(ABC):
             chosen.append(SelectColumn(column, mapping, expression))
         return chosen
 
-    def select(self, columns: Sequence[SelectColumn] | None, relation: str, window: Window | None) -> str:
+    def select(
+        self, columns: Sequence[SelectColumn] | None, relation: str, window: Window | None, key_range: KeyRange | None = None
+    ) -> str:
         select_list = ", ".join(column.expression for column in columns) if columns else "*"
-        return f"SELECT {select_list} FROM {relation}{self.where(window)}"
+        return f"SELECT {select_list} FROM {relation}{self.where(window, key_range)}"
 
-    def where(self, window: Window | None) -> str:
+    def where(self, window: Window | None, key_range: KeyRange | None = None) -> str:
+        conditions = self._window_conditions(window) + self._range_conditions(key_range)
+        return f" WHERE {' AND '.join(conditions)}" if conditions else ""
+
+    def _window_conditions(self, window: Window | None) -> list[str]:
         if window is None:
-            return ""
+            return []
         column = self.quote(window.column)
         upper = f"{column} <= {self.literal(window.upper, window.declared)}"
         if window.lower is None:
-            return f" WHERE {upper}"
-        return f" WHERE {column} > {self.literal(window.lower, window.declared)} AND {upper}"
+            return [upper]
+        return [f"{column} > {self.literal(window.lower, window.declared)}", upper]
+
+    def _range_conditions(self, key_range: KeyRange | None) -> list[str]:
+        if key_range is None:
+            return []
+        column = self.quote(key_range.column)
+        bounds = []
+        if key_range.lower is not None:
+            bounds.append(f"{column} >= {self.literal(key_range.lower, key_range.declared)}")
+        if key_range.upper is not None:
+            bounds.append(f"{column} < {self.literal(key_range.upper, key_range.declared)}")
+        if not key_range.nulls:
+            return bounds if bounds else [f"{column} IS NOT NULL"]
+        if not bounds:
+            return []  # every key, NULL or not: the whole window
+        return [f"({' AND '.join(bounds)} OR {column} IS NULL)"]
 
     def max_query(self, column: str, relation: str) -> str:
         return f"SELECT MAX({self.quote(column)}) AS hygge_max FROM {relation}"
+
+    def key_bounds_query(self, column: str, relation: str, window: Window | None) -> str:
+        """MIN and MAX of a partition key within the run's window (NULL keys are ignored, as SQL does)."""
+        quoted = self.quote(column)
+        return f"SELECT MIN({quoted}) AS hygge_min, MAX({quoted}) AS hygge_max FROM {relation}{self.where(window)}"
 
     def count_query(self, relation: str, window: Window | None) -> str:
         return f"SELECT COUNT(*) AS hygge_count FROM {relation}{self.where(window)}"
@@ -307,4 +350,4 @@ def _split_identifier(text: str, quotes: dict[str, str]) -> list[str]:
     return parts
 
 
-__all__ = ["DIALECTS", "Dialect", "PostgresDialect", "SelectColumn", "TSqlDialect", "TableName", "Window"]
+__all__ = ["DIALECTS", "Dialect", "KeyRange", "PostgresDialect", "SelectColumn", "TSqlDialect", "TableName", "Window"]

@@ -7,7 +7,7 @@ UTC tag on zoned timestamps, a metadata-only cast.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 
 import pyarrow as pa
 
@@ -22,7 +22,7 @@ def stream(
     published_schema: pa.Schema | None,
     options: ReadOptions,
     during: str,
-) -> Iterator[pa.RecordBatch]:
+) -> Generator[pa.RecordBatch, None, None]:
     for batch in connection.read_batches(query, fetch_schema, options, during=during):
         if published_schema is None or batch.schema.equals(published_schema, check_metadata=False):
             yield batch

@@ -12,9 +12,10 @@ from hygge_core.config import ConnectionConfig
 from hygge_core.errors import HomeError
 from hygge_core.sql import drivers
 from hygge_core.sql.auth import AccessToken, TokenSource, pack_access_token
-from hygge_core.sql.dialect import DIALECTS, TableName, Window
+from hygge_core.sql.dialect import DIALECTS, KeyRange, TableName, Window
 from hygge_core.sql.failures import classify
 from hygge_core.sql.odbc import build_target, escape
+from hygge_core.sql.partitions import plan_ranges
 from hygge_core.sql.typemap import SourceColumn
 
 TSQL = DIALECTS["mssql"]
@@ -79,7 +80,7 @@ def test_watermark_predicates_cast_literals_to_the_declared_type():
     )
     d2 = column("Stamp", "datetime2", 27, 7, 8)
     assert TSQL.literal(dt.datetime(2024, 1, 1), d2.declared) == "CAST('2024-01-01T00:00:00' AS datetime2(7))"
-    assert TSQL.literal(dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc), None) == "CAST('2024-01-01T00:00:00+00:00' AS datetimeoffset(7))"
+    assert TSQL.literal(dt.datetime(2024, 1, 1, tzinfo=dt.UTC), None) == "CAST('2024-01-01T00:00:00+00:00' AS datetimeoffset(7))"
     assert TSQL.where(Window("Id", None, 42)) == " WHERE [Id] <= 42"
     assert TSQL.where(Window("Id", 7, 42)) == " WHERE [Id] > 7 AND [Id] <= 42"
     assert TSQL.literal("O'Brien", None) == "N'O''Brien'"
@@ -87,6 +88,64 @@ def test_watermark_predicates_cast_literals_to_the_declared_type():
     assert TSQL.count_query("[dbo].[T]", Window("Id", 7, 42)) == "SELECT COUNT(*) AS hygge_count FROM [dbo].[T] WHERE [Id] > 7 AND [Id] <= 42"
     with pytest.raises(HomeError, match="bit column"):
         TSQL.literal(True, None)
+
+
+def test_partition_ranges_in_tsql_share_bounds_and_take_nulls_once():
+    ranges = plan_ranges("Id", 1, 1000, 3)
+    assert [TSQL.where(None, r) for r in ranges] == [
+        " WHERE ([Id] < 334 OR [Id] IS NULL)",
+        " WHERE [Id] >= 334 AND [Id] < 667",
+        " WHERE [Id] >= 667",
+    ]
+    window = Window("ModifiedAt", dt.datetime(2024, 1, 1), dt.datetime(2024, 2, 1), declared="datetime")
+    at = KeyRange("Day", dt.date(2024, 1, 10), dt.date(2024, 1, 20), declared="date")
+    assert TSQL.select(None, "[dbo].[T]", window, at) == (
+        "SELECT * FROM [dbo].[T] WHERE [ModifiedAt] > CAST('2024-01-01T00:00:00' AS datetime) "
+        "AND [ModifiedAt] <= CAST('2024-02-01T00:00:00' AS datetime) "
+        "AND [Day] >= CAST('2024-01-10' AS date) AND [Day] < CAST('2024-01-20' AS date)"
+    )
+    assert TSQL.key_bounds_query("Id", "[dbo].[T]", Window("Id", 7, 42)) == (
+        "SELECT MIN([Id]) AS hygge_min, MAX([Id]) AS hygge_max FROM [dbo].[T] WHERE [Id] > 7 AND [Id] <= 42"
+    )
+    assert TSQL.where(None, KeyRange("Id", None, None, nulls=True)) == ""  # one range: the whole window
+    assert TSQL.where(None, KeyRange("Id", None, None, nulls=False)) == " WHERE [Id] IS NOT NULL"
+    assert PG.where(None, KeyRange("id", None, 5, nulls=True)) == ' WHERE ("id" < 5 OR "id" IS NULL)'
+
+
+def test_datetime_partition_bounds_are_whole_seconds_sql_server_can_cast():
+    low, high = dt.datetime(2024, 1, 1, 0, 0, 0, 3000), dt.datetime(2024, 1, 1, 0, 0, 9, 997000)
+    ranges = plan_ranges("At", low, high, 4, declared="datetime")
+    bounds = [r.lower for r in ranges[1:]]
+    assert bounds == [dt.datetime(2024, 1, 1, 0, 0, s) for s in (2, 5, 7)]
+    assert TSQL.where(None, ranges[1]) == (
+        " WHERE [At] >= CAST('2024-01-01T00:00:02' AS datetime) AND [At] < CAST('2024-01-01T00:00:05' AS datetime)"
+    )
+    zoned = plan_ranges("At", low.replace(tzinfo=dt.UTC), high.replace(tzinfo=dt.UTC), 2, declared="datetimeoffset(7)")
+    assert TSQL.where(None, zoned[1]) == " WHERE [At] >= CAST('2024-01-01T00:00:05+00:00' AS datetimeoffset(7))"
+
+
+def test_partition_plans_cover_every_key_once():
+    def owner(ranges, key):
+        hits = [i for i, r in enumerate(ranges) if (key is None and r.nulls) or (
+            key is not None and (r.lower is None or key >= r.lower) and (r.upper is None or key < r.upper))]
+        assert len(hits) == 1, (key, ranges)
+        return hits[0]
+
+    for low, high, count in [(1, 1, 4), (1, 3, 8), (-50, 50, 7), (1, 10**12, 5), (5, 6, 2)]:
+        ranges = plan_ranges("k", low, high, count)
+        assert len(ranges) == min(count, high - low + 1)
+        assert [owner(ranges, k) for k in (low - 10**6, low, high, high + 10**6)] == [0, 0, len(ranges) - 1, len(ranges) - 1]
+        assert owner(ranges, None) == 0
+        sample = [*range(low, min(high, low + 1000) + 1), *(r.lower for r in ranges[1:]), *(r.lower - 1 for r in ranges[1:])]
+        owners = [owner(ranges, k) for k in sorted(sample)]
+        assert owners == sorted(owners)  # ranges are contiguous and in key order
+    days = plan_ranges("d", dt.date(2024, 1, 1), dt.date(2024, 1, 3), 10)
+    assert [(r.lower, r.upper) for r in days] == [(None, dt.date(2024, 1, 2)), (dt.date(2024, 1, 2), dt.date(2024, 1, 3)), (dt.date(2024, 1, 3), None)]
+    assert plan_ranges("k", None, None, 4) == [KeyRange("k", None, None, nulls=True)]
+    with pytest.raises(HomeError, match="integer, date or timestamp"):
+        plan_ranges("k", "a", "z", 2, label="f/e")
+    with pytest.raises(HomeError, match="integer, date or timestamp"):
+        plan_ranges("k", 1.5, 2.5, 2, label="f/e")
 
 
 def test_query_entities_are_wrapped_for_windows():
