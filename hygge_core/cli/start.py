@@ -8,9 +8,12 @@ retries and metadata are identical, and the run is recorded in a Dagster instanc
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 
 from hygge_core.cli.instance import dagster_home
 from hygge_core.cli.main import configure_logging
@@ -44,8 +47,9 @@ def run_start(args: argparse.Namespace) -> int:
     session = (SESSION_TAG, uuid.uuid4().hex)
     steps = entity_steps(reconstruct_job(str(project.config_file), "in_process", 1, type_modules(plans)), plans)
     reporter.message(f"running {len(plans)} entit{'y' if len(plans) == 1 else 'ies'} of {project.name!r}; Dagster home {home}")
+    dagster_log = home / "hygge-start.log"
     try:
-        with instance, RunWatcher(instance, tag=session, steps=steps, reporter=reporter):
+        with instance, stderr_to(None if args.verbose else dagster_log), RunWatcher(instance, tag=session, steps=steps, reporter=reporter):
             report = materialize_entities(
                 project,
                 plans,
@@ -58,7 +62,32 @@ def run_start(args: argparse.Namespace) -> int:
     finally:
         reporter.close()
     reporter.summary(report)
-    return 0 if all(succeeded(outcome) for outcome in report.entities) else 1
+    ok = all(succeeded(outcome) for outcome in report.entities)
+    if not ok and not args.verbose:
+        reporter.message(f"Dagster's own log of this run: {dagster_log} (or run again with -v)")
+    return 0 if ok else 1
+
+
+@contextlib.contextmanager
+def stderr_to(path: Path | None) -> Iterator[None]:
+    """Send file descriptor 2 to ``path`` while the run executes (``None``: leave it alone).
+
+    Dagster's step processes print their own DEBUG lines to stderr before any run
+    config applies; hygge's reporter writes to stdout, so only Dagster's chatter moves.
+    """
+    if path is None:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(path, "wb") as log:  # this run only
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def make_reporter(args: argparse.Namespace) -> Reporter:

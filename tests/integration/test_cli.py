@@ -93,6 +93,8 @@ def test_broken_flow_fails_alone_and_is_named_in_the_summary(project: Path):
     assert not (project / "lake" / "broken" / "broken").exists()
     assert "FAILED" in completed.stdout and "broken/broken" in completed.stdout
     assert "data/missing does not exist" in completed.stdout
+    assert completed.stderr == ""  # Dagster's own chatter goes to a log file, named in the output
+    assert "Dagster's own log of this run:" in completed.stdout and (project / ".dagster" / "hygge-start.log").stat().st_size > 0
 
 
 def test_debug_reports_three_mistakes_with_file_and_key(project: Path):
