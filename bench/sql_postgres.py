@@ -1,7 +1,7 @@
 """PostgreSQL -> Parquet: hygge against pyodbc fetchmany->polars and raw arrow-odbc, connection reuse, 50 tables.
 
     python bench/sql_postgres.py                                   # everything
-    python bench/sql_postgres.py --only throughput --rows 2000000 --reps 3
+    python bench/sql_postgres.py --only throughput --rows 2000000 --reps 3   # includes hygge partitions=2
     python bench/sql_postgres.py --only reuse --entities 40 --reps 5
     python bench/sql_postgres.py --only fifty --reps 1
     python bench/sql_postgres.py --only throughput --profile hygge.svg   # + one hygge run under py-spy (pip install py-spy)
@@ -12,9 +12,10 @@ loopback TCP) and prints Markdown. Every measurement runs in a fresh process
 the order rotated between reps, so the machine's load drifts over all methods
 alike; medians and per-rep ratios are reported.
 
-throughput: the 2M-row mixed table of the environment notes, through hygge, raw
+throughput: the 2M-row mixed table of the environment notes, through hygge, hygge with
+    ``partitions: {column: id, count: 2}`` (two key ranges over two connections), raw
     arrow-odbc -> ParquetWriter, and pyodbc fetchmany -> polars -> ParquetWriter; the
-    serving backend's CPU comes from /proc (the server runs on this machine).
+    serving backends' CPU comes from /proc (the server runs on this machine).
 reuse: N small tables through one flow (``run_project``, one entity at a time),
     once with a pooled connection (pool_size 2) and once with ``max_lifetime: 0s``
     so every entity opens and closes its own connection. The connection overhead
@@ -75,14 +76,19 @@ cs = os.environ["BENCH_CS"]
 started = time.perf_counter()
 rows = 0
 extra = {}
-if method == "hygge":
+if method in ("hygge", "hygge_p2"):
     import hygge_core
     project = hygge_core.load_project(os.environ["BENCH_PROJECT"])
-    result = hygge_core.run_entity(project.entity("bench/bench_mixed"))
+    result = hygge_core.run_entity(project.entity("bench/bench_mixed" if method == "hygge" else "bench_p2/bench_mixed"))
     rows = result.rows
     from hygge_core.sql.pool import pool_for
-    with pool_for("pg", project.config.connections["pg"]).connection() as connection:  # the pooled connection that read
-        extra["server_cpu"] = server_cpu(connection.fetch_all("select pg_backend_pid() as pid", during="bench").column(0)[0].as_py())
+    pool = pool_for("pg", project.config.connections["pg"])
+    readers = [pool.acquire(timeout=0) for _ in range(pool.open_count)]  # every pooled connection that read
+    extra["server_cpu"] = sum(
+        server_cpu(c.fetch_all("select pg_backend_pid() as pid", during="bench").column(0)[0].as_py()) for c in readers)
+    extra["connections"] = len(readers)
+    for c in readers:
+        pool.release(c)
 elif method == "arrow_odbc":
     import arrow_odbc, pyarrow as pa, pyarrow.parquet as pq
     con = arrow_odbc.connect(cs, login_timeout_sec=10)
@@ -204,9 +210,13 @@ class Bench:
               home: {type: postgres, connection: pg, count_rows: false}
               store: {type: parquet, path: "lake/{entity}"}
               entities: [bench_mixed]
+            bench_p2:
+              home: {type: postgres, connection: pg, count_rows: false, partitions: {column: id, count: 2}}
+              store: {type: parquet, path: "lake/p2/{entity}"}
+              entities: [bench_mixed]
         """)
         print(f"built bench_mixed in {time.perf_counter() - started:.1f}s", file=sys.stderr)
-        methods = ["hygge", "arrow_odbc", "pyodbc"]
+        methods = ["hygge", "hygge_p2", "arrow_odbc", "pyodbc"]
         reps_seen: list[dict[str, dict]] = []
         for rep in range(reps):
             seen = {}
@@ -218,22 +228,27 @@ class Bench:
         print(f"\n### PostgreSQL {rows:,} mixed rows -> Parquet ({reps} interleaved reps, fresh process each)\n")
         print("| method | median rows/s | median s | median peak RSS MiB | median client CPU-s | median server backend CPU-s |")
         print("|---|---|---|---|---|---|")
-        labels = {"hygge": "hygge (postgres home -> parquet store)", "arrow_odbc": "raw arrow-odbc -> ParquetWriter",
-                  "pyodbc": "pyodbc fetchmany -> polars -> ParquetWriter"}
+        labels = {"hygge": "hygge (postgres home -> parquet store)", "hygge_p2": "hygge partitions=2 (id, 2 connections)",
+                  "arrow_odbc": "raw arrow-odbc -> ParquetWriter", "pyodbc": "pyodbc fetchmany -> polars -> ParquetWriter"}
         for method in methods:
             records = [seen[method] for seen in reps_seen]
             print(f"| {labels[method]} | {statistics.median(rate(r) for r in records):,.0f} | {statistics.median(r['seconds'] for r in records):.1f} "
                   f"| {statistics.median(r['peak_mib'] for r in records):.0f} | {statistics.median(r['cpu'] for r in records):.1f} "
                   f"| {statistics.median(r['server_cpu'] for r in records):.1f} |")
-        print("\n| rep | order | hygge / pyodbc (wall) | hygge / arrow-odbc (wall) | arrow-odbc / pyodbc (wall) | pyodbc CPU / hygge CPU |")
-        print("|---|---|---|---|---|---|")
+        print("\n| rep | order | hygge p=2 / pyodbc | hygge / pyodbc | hygge p=2 / hygge | hygge / arrow-odbc | arrow-odbc / pyodbc "
+              "| pyodbc CPU / hygge CPU |")
+        print("|---|---|---|---|---|---|---|---|")
         ratios = []
         for rep, seen in enumerate(reps_seen):
-            h, a, p = (rate(seen[m]) for m in methods)
-            ratios.append((h / p, h / a, a / p, seen["pyodbc"]["cpu"] / seen["hygge"]["cpu"]))
-            print(f"| {rep} | {', '.join(rotated(methods, rep))} | {h / p:.2f}x | {h / a:.2f}x | {a / p:.2f}x | {ratios[-1][3]:.2f}x |")
-        medians = [statistics.median(column) for column in zip(*ratios)]
-        print(f"| median | | **{medians[0]:.2f}x** | **{medians[1]:.2f}x** | {medians[2]:.2f}x | {medians[3]:.2f}x |")
+            h, h2, a, p = (rate(seen[m]) for m in methods)
+            ratios.append((h2 / p, h / p, h2 / h, h / a, a / p, seen["pyodbc"]["cpu"] / seen["hygge"]["cpu"]))
+            print(f"| {rep} | {', '.join(rotated(methods, rep))} | " + " | ".join(f"{r:.2f}x" for r in ratios[-1]) + " |")
+        medians = [statistics.median(column) for column in zip(*ratios, strict=True)]
+        print(f"| median | | **{medians[0]:.2f}x** | **{medians[1]:.2f}x** | {medians[2]:.2f}x | {medians[3]:.2f}x | {medians[4]:.2f}x "
+              f"| {medians[5]:.2f}x |")
+        loads = [os.getloadavg()[0]]
+        print(f"\nhygge p=2 used {'/'.join(str(seen['hygge_p2'].get('connections')) for seen in reps_seen)} connections per rep; "
+              f"1-minute load average at the end: {loads[0]:.1f}")
 
     def profile(self, svg: Path) -> None:
         """One hygge run under py-spy (all threads, with native frames), for finding where the time goes."""
