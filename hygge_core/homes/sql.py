@@ -207,22 +207,31 @@ class SqlHome(Home):
         settings = self.config.partitions
         assert settings is not None
         name = settings.column
-        selected = next((c for c in columns or [] if c.source.name == name), None)
-        if columns is not None:
-            if selected is None:
-                raise HomeError(f"{self.plan.key}: home.partitions.column {name!r} is not a column of {relation}; columns: {', '.join(c.source.name for c in columns)}")
-            arrow = selected.mapping.arrow
-            if not (pa.types.is_integer(arrow) or pa.types.is_date(arrow) or pa.types.is_timestamp(arrow)):
-                raise HomeError(
-                    f"{self.plan.key}: home.partitions.column {name!r} is {selected.source.declared}; "
-                    "partition on an integer, date or timestamp column"
-                )
+        selected = self._partition_column(columns, relation) if columns is not None else None
         found = connection.fetch_all(self.dialect.key_bounds_query(name, relation, window), during=f"finding MIN/MAX({name}) of {relation}")
         low, high = (found.column(0)[0].as_py(), found.column(1)[0].as_py()) if found.num_rows else (None, None)
         if selected is not None and pa.types.is_timestamp(selected.mapping.arrow) and selected.mapping.arrow.tz:
             low, high = (v.replace(tzinfo=dt.UTC) if isinstance(v, dt.datetime) and v.tzinfo is None else v for v in (low, high))
         declared = selected.source.declared if selected is not None else None
         return plan_ranges(name, low, high, settings.count, declared=declared, label=self.plan.key)
+
+    def _partition_column(self, columns: list[SelectColumn], relation: str) -> SelectColumn:
+        """The catalog column ``partitions.column`` names, if it is one hygge can split (integer, date, timestamp)."""
+        assert self.config.partitions is not None
+        name = self.config.partitions.column
+        selected = next((c for c in columns if c.source.name == name), None)
+        if selected is None:
+            raise HomeError(
+                f"{self.plan.key}: home.partitions.column {name!r} is not a column of {relation}; "
+                f"columns: {', '.join(c.source.name for c in columns)}"
+            )
+        arrow = selected.mapping.arrow
+        if not (pa.types.is_integer(arrow) or pa.types.is_date(arrow) or pa.types.is_timestamp(arrow)):
+            raise HomeError(
+                f"{self.plan.key}: home.partitions.column {name!r} is {selected.source.declared}; "
+                "partition on an integer, date or timestamp column"
+            )
+        return selected
 
     def _columns(self, connection: SqlConnection, table: TableName) -> list[SelectColumn]:
         query, parameters = self.dialect.columns_query(table)
@@ -352,6 +361,8 @@ class SqlHome(Home):
             if table_text is not None:
                 table = self.dialect.parse_name(table_text)
                 columns = self._columns(connection, table)
+                if self.config.partitions is not None:
+                    self._partition_column(columns, self.dialect.relation(table))
                 return f"{connection.target.label}: table {table} readable, {len(columns)} column(s)"
             connection.ping()
             return f"{connection.target.label}: connected"

@@ -188,9 +188,7 @@ def test_date_and_timestamp_keys(pgdb, pg_project, key):
     assert rows[0]["at"] == start + dt.timedelta(seconds=37.125)
     assert rows[10]["at"] is None and rows[12]["at_utc"] is None and rows[16]["day"] is None
     assert rows[1999]["at"] == start + 2000 * dt.timedelta(seconds=37.125)
-    assert rows[1999]["at_utc"] == dt.datetime(2024, 3, 1, 0, 0, 0, 500000, tzinfo=dt.UTC) + 2000 * dt.timedelta(
-        minutes=3
-    )
+    assert rows[1999]["at_utc"] == dt.datetime(2024, 3, 1, 0, 0, 0, 500000, tzinfo=dt.UTC) + 2000 * dt.timedelta(minutes=3)
     assert rows[1998]["day"] == dt.date(2023, 12, 30) + dt.timedelta(days=1999 % 9)
 
 
@@ -312,3 +310,47 @@ def test_dropped_connection_in_one_range_is_transient(pgdb, pg_project):
     again = hygge_core.run_entity(plan)  # broken connections were discarded, not lent again
     assert again.rows == 100000
     assert lake(root, "big")[-1] == {"id": 100000, "label": "row 100000"}
+
+
+def test_unusable_partition_columns_fail_in_check_and_run_naming_the_column(pgdb, pg_project):
+    pgdb.sql("create table priced (id int primary key, price numeric(10,2), code text); insert into priced values (1, 2.5, 'a');")
+    root = pg_project("""
+    flows:
+      db:
+        home: {type: postgres, connection: pg}
+        store: {type: parquet, path: "lake/{entity}"}
+        entities:
+          - {name: priced, home: {partitions: {column: price, count: 2}}}
+          - {name: missing, home: {table: priced, partitions: {column: nope, count: 2}}}
+    """)
+    project = hygge_core.load_project(root)
+    with pytest.raises(
+        HomeError, match=r"partitions.column 'price' is numeric\(10,2\); partition on an integer, date or timestamp column"
+    ):
+        project.entity("db/priced").create_home().check()
+    with pytest.raises(HomeError, match=r"partitions.column 'price' is numeric\(10,2\)"):
+        hygge_core.run_entity(project.entity("db/priced"))
+    with pytest.raises(
+        HomeError, match=r"partitions.column 'nope' is not a column of \"public\".\"priced\"; columns: id, price, code"
+    ):
+        hygge_core.run_entity(project.entity("db/missing"))
+    assert not (root / "lake" / "priced").exists()
+
+
+def test_query_entity_is_partitioned_through_the_wrapped_query(pgdb, pg_project):
+    pgdb.sql(SKEWED)
+    root = pg_project(
+        """
+    flows:
+      db:
+        home: {type: postgres, connection: pg, batch_size: 100}
+        store: {type: parquet, path: "lake/{entity}"}
+        entities:
+          - name: some
+            home: {query: "select id, k, label from skewed where id <= 2000", partitions: {column: k, count: 3}}
+    """,
+        pool_size=3,
+    )
+    result = hygge_core.run_entity(hygge_core.load_project(root).entity("db/some"))
+    assert (result.rows, result.source_rows) == (2000, 2000)
+    assert lake(root, "some") == skewed_rows()[:2000]
