@@ -339,7 +339,7 @@ class Bench:
             print(f"| {label} | {med(self.overhead(r) for r in rs) * 1000:.2f} | {med(acquires) * 1000:.2f} | {med(releases) * 1000:.3f} "
                   f"| {'/'.join(str(r['opened_total']) for r in rs)} | {'/'.join(str(r['server_sessions']) for r in rs)} "
                   f"| {'/'.join(str(r['logins_logged']) for r in rs)} | {med(s for r in rs for s in r['entity_seconds']) * 1000:.1f} |")
-        cuts = [1 - self.overhead(p) / self.overhead(e) for p, e in zip(records["pooled"], records["per_entity"])]
+        cuts = [1 - self.overhead(p) / self.overhead(e) for p, e in zip(records["pooled"], records["per_entity"], strict=True)]
         print(f"\nPer-rep cut in connection time per entity (1 - pooled / per entity): {', '.join(f'{c:.1%}' for c in cuts)}; "
               f"median **{med(cuts):.1%}** (target >= 80%).")
         opens = [a for r in records["per_entity"] for a in r["acquires"]]

@@ -7,6 +7,7 @@ the markers; a test fails when the README and the models disagree.
 from __future__ import annotations
 
 import argparse
+import re
 import types
 import typing
 from datetime import timedelta
@@ -34,20 +35,20 @@ def sections() -> list[tuple[str, type[BaseModel]]]:
         ("`entities:` item as a mapping (or `flows/<flow>/entities/<name>.yml`)", EntityConfig),
         ("`entities:` as discovery", EntityDiscovery),
     ]
+    for part, registry in (("home", homes_registry), ("store", stores_registry)):
+        for type_name in registry.names():
+            cls = registry.get(type_name, where="reference")
+            if cls.__module__.startswith("hygge_core."):  # built-in types only, not ones a test or plugin registered
+                found.append((f"`{part}:` with `type: {type_name}`", cls.config_model))
     seen = {model for _, model in found}
     queue = [model for _, model in found]
-    while queue:
+    while queue:  # every nested block (retries:, watermark:, home partitions: ...) gets its own table
         for name, field in queue.pop(0).model_fields.items():
             for nested in _models_in(field.annotation):
                 if nested not in seen:
                     seen.add(nested)
                     found.append((f"`{name}:` block", nested))
                     queue.append(nested)
-    for part, registry in (("home", homes_registry), ("store", stores_registry)):
-        for type_name in registry.names():
-            cls = registry.get(type_name, where="reference")
-            if cls.__module__.startswith("hygge_core."):  # built-in types only, not ones a test or plugin registered
-                found.append((f"`{part}:` with `type: {type_name}`", cls.config_model))
     return found
 
 
@@ -92,7 +93,7 @@ def _models_in(annotation: Any) -> list[type[BaseModel]]:
 def _type_text(annotation: Any) -> str:
     text = repr(annotation) if not isinstance(annotation, type) else annotation.__name__
     text = text.replace("typing.", "").replace("datetime.timedelta", "duration").replace("pydantic.types.", "")
-    text = text.replace("hygge_core.config.", "").replace("NoneType", "None").replace("|", "or").replace("timedelta", "duration")
+    text = re.sub(r"hygge_core(\.\w+)*\.", "", text).replace("NoneType", "None").replace("|", "or").replace("timedelta", "duration")
     if typing.get_origin(annotation) is typing.Annotated or "Annotated" in text:
         text = "duration"
     if isinstance(annotation, types.UnionType) and "Annotated" in repr(annotation):

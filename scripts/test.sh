@@ -6,4 +6,7 @@ cd "$(dirname "$0")/.."
 bash scripts/install-system-packages.sh
 source scripts/venv.sh
 ensure_venv "test"
+if [ "$#" -eq 0 ]; then
+    .venv/bin/python -m ruff check .   # lint the whole tree on full runs (rules in pyproject.toml)
+fi
 .venv/bin/python -m pytest "$@"

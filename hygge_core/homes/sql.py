@@ -302,7 +302,7 @@ class SqlHome(Home):
             missing = [name for name in [*keys, column] if name not in batch.schema.names]
             if missing:
                 raise HomeError(f"{self.plan.key}: watermark.key column(s) {', '.join(missing)} are not in the data")
-            values = zip(*(batch.column(name).to_pylist() for name in keys), _as_text(batch.column(column)))
+            values = zip(*(batch.column(name).to_pylist() for name in keys), _as_text(batch.column(column)), strict=True)
             mask = pa.array([tuple(map(_key_text, v)) not in seen for v in values], type=pa.bool_())
             return batch.filter(mask)
 
@@ -323,7 +323,7 @@ class SqlHome(Home):
         tail = batch.filter(pc.greater(column, scalar))
         if tail.num_rows:
             keys = [tail.column(name).to_pylist() for name in settings.key_columns]
-            for values in zip(*keys, _as_text(tail.column(settings.column))):
+            for values in zip(*keys, _as_text(tail.column(settings.column)), strict=True):
                 self._seen["rows"].append([_key_text(v) for v in values])
 
     # --- results --------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ pool discards it instead of handing it out again.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
@@ -105,8 +106,7 @@ class ArrowOdbcConnection(SqlConnection):
                 map_schema=None if schema is not None else widen_floats,
                 query_timeout_sec=options.query_timeout_seconds,
             )
-            for batch in reader:
-                yield batch
+            yield from reader
         except self._error_type as exc:
             raise self._fail(exc, during) from None
 
@@ -153,9 +153,9 @@ class PyodbcConnection(SqlConnection):
                 rows = cursor.fetchmany(options.batch_size)
                 if not rows:
                     break
-                columns = list(zip(*rows))
+                columns = list(zip(*rows, strict=True))
                 if schema is not None:
-                    yield pa.RecordBatch.from_arrays([pa.array(col, type=f.type) for col, f in zip(columns, schema)], schema=schema)
+                    yield pa.RecordBatch.from_arrays([pa.array(col, type=f.type) for col, f in zip(columns, schema, strict=True)], schema=schema)
                 else:
                     yield pa.RecordBatch.from_arrays([pa.array(col) for col in columns], names=names)
             cursor.close()
@@ -169,10 +169,8 @@ class PyodbcConnection(SqlConnection):
             raise self._fail(exc, during) from None
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(self._error_type):
             self._handle.close()
-        except self._error_type:
-            pass
 
 
 def open_connection(target: ConnectTarget) -> SqlConnection:

@@ -29,6 +29,6 @@ def stream(
             continue
         columns = [
             column if column.type == field.type else column.cast(field.type)
-            for column, field in zip(batch.columns, published_schema)
+            for column, field in zip(batch.columns, published_schema, strict=True)
         ]
         yield pa.RecordBatch.from_arrays(columns, schema=published_schema)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 
@@ -36,10 +37,8 @@ class FakeSqlServer:
             return
         with client:
             client.settimeout(10)
-            try:
+            with contextlib.suppress(OSError):
                 self.packets.append(client.recv(4096))
-            except OSError:
-                pass
 
     def close(self) -> None:
         self.listener.close()

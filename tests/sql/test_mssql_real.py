@@ -92,7 +92,7 @@ def test_every_type_full_and_incremental(mssql_project):
         row = sorted(pq.read_table(root / "lake" / f"dbo.{table}").to_pylist(), key=lambda r: r["id"])[0]
         assert row["c_float"] == 0.12345678901234568 and row["c_dec"] == decimal.Decimal("12345678901234.5678")
         assert row["c_money"] == decimal.Decimal("922337203685477.5807") and row["c_guid"] == "A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11"
-        assert row["c_dto"] == dt.datetime(2024, 6, 1, 10, 0, tzinfo=dt.timezone.utc) and row["c_vmax"] == "héllo ✓"
+        assert row["c_dto"] == dt.datetime(2024, 6, 1, 10, 0, tzinfo=dt.UTC) and row["c_vmax"] == "héllo ✓"
         assert row["c_bin"] == bytes.fromhex("deadbeef") and row["c_dt"] == dt.datetime(1753, 1, 1, 0, 0, 0, 3000)
         run_sql(config, f"INSERT INTO dbo.{table} (id, modified) VALUES (3, '2024-01-03'); UPDATE dbo.{table} SET c_bit = 0, modified = '2024-01-04' WHERE id = 1;")
         assert hygge_core.run_entity(plan).rows == 2

@@ -47,7 +47,7 @@ EXPECTED_TYPES = {
     "c_json": pa.string(), "c_interval": pa.string(), "c_array": pa.string(),
 }
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 D = decimal.Decimal
 
 
