@@ -39,6 +39,11 @@ class ReadOptions:
 
 
 class SqlConnection(ABC):
+    """One open ODBC connection; subclasses set ``_handle`` (the driver's connection) and ``_error_type``."""
+
+    _handle: Any
+    _error_type: type[Exception]
+
     def __init__(self, target: ConnectTarget) -> None:
         self.target = target
         self.opened_at = time.monotonic()
@@ -63,8 +68,12 @@ class SqlConnection(ABC):
             return pa.table({})
         return pa.Table.from_batches(batches)
 
-    @abstractmethod
-    def execute(self, statement: str, *, during: str) -> None: ...
+    def execute(self, statement: str, *, during: str) -> None:
+        """Run a statement with no result (session set-up, ``SELECT 1``); both drivers' handles share this call."""
+        try:
+            self._handle.execute(statement)
+        except self._error_type as exc:
+            raise self._fail(exc, during) from None
 
     @abstractmethod
     def close(self) -> None: ...
@@ -107,12 +116,6 @@ class ArrowOdbcConnection(SqlConnection):
                 query_timeout_sec=options.query_timeout_seconds,
             )
             yield from reader
-        except self._error_type as exc:
-            raise self._fail(exc, during) from None
-
-    def execute(self, statement: str, *, during: str) -> None:
-        try:
-            self._handle.execute(statement)
         except self._error_type as exc:
             raise self._fail(exc, during) from None
 
@@ -159,12 +162,6 @@ class PyodbcConnection(SqlConnection):
                 else:
                     yield pa.RecordBatch.from_arrays([pa.array(col) for col in columns], names=names)
             cursor.close()
-        except self._error_type as exc:
-            raise self._fail(exc, during) from None
-
-    def execute(self, statement: str, *, during: str) -> None:
-        try:
-            self._handle.execute(statement)
         except self._error_type as exc:
             raise self._fail(exc, during) from None
 
