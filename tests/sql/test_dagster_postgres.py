@@ -39,7 +39,12 @@ def test_sql_entities_materialise_with_checks_in_step_processes(pgdb, pg_project
         create table dupes (id int, label text);
         insert into dupes values (1, 'a'), (2, 'b'), (2, 'b again'), (null, 'no key');
     """)
-    project = hygge_core.load_project(pg_project(FLOWS, pool_size=1))
+    # Dagster's step processes fork from a forkserver that an earlier test in this session may have
+    # started, before this test's password variable existed: give the project its password literally.
+    root = pg_project(FLOWS, pool_size=1)
+    config = root / "hygge.yml"
+    config.write_text(config.read_text().replace('"${HYGGE_TEST_PG_PASSWORD}"', '"' + pgdb.password + '"'))
+    project = hygge_core.load_project(root)
     (tmp_path / "dagster").mkdir()
     with DagsterInstance.local_temp(tempdir=str(tmp_path / "dagster")) as instance:
         first = materialize_entities(project, project.plans, instance=instance, max_concurrent=2)
