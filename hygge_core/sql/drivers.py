@@ -10,9 +10,11 @@ type mapping and TLS support differ. For PostgreSQL: psqlODBC ("PostgreSQL Unico
 from __future__ import annotations
 
 import glob
+import importlib
 import os
 import platform
 from pathlib import Path
+from types import ModuleType
 
 from hygge_core.errors import HomeError
 
@@ -34,23 +36,22 @@ def registered_drivers() -> list[str]:
 
 def import_pyodbc():  # type: ignore[no-untyped-def]
     """pyodbc, or a ``HomeError`` that says what is missing (the module or unixODBC's libodbc)."""
-    try:
-        import pyodbc
-    except ImportError as exc:
-        if "libodbc" in str(exc):
-            raise HomeError(f"pyodbc cannot load unixODBC ({exc}); install it with `apt-get install libodbc2 unixodbc`") from None
-        raise HomeError("the SQL homes need pyodbc: `pip install 'hygge[sql]'` (or 'hygge[mssql]' for SQL Server)") from None
-    return pyodbc
+    return _import_driver("pyodbc", package="pyodbc")
 
 
 def import_arrow_odbc():  # type: ignore[no-untyped-def]
+    """arrow-odbc, or a ``HomeError`` that says what is missing."""
+    return _import_driver("arrow_odbc", package="arrow-odbc")
+
+
+def _import_driver(module: str, *, package: str) -> ModuleType:
+    """Drivers are imported here, at the point of use, so ``import hygge_core`` never needs them."""
     try:
-        import arrow_odbc
+        return importlib.import_module(module)
     except ImportError as exc:
         if "libodbc" in str(exc):
-            raise HomeError(f"arrow-odbc cannot load unixODBC ({exc}); install it with `apt-get install libodbc2 unixodbc`") from None
-        raise HomeError("the SQL homes need arrow-odbc: `pip install 'hygge[sql]'` (or 'hygge[mssql]' for SQL Server)") from None
-    return arrow_odbc
+            raise HomeError(f"{package} cannot load unixODBC ({exc}); install it with `apt-get install libodbc2 unixodbc`") from None
+        raise HomeError(f"the SQL homes need {package}: `pip install 'hygge[sql]'` (or 'hygge[mssql]' for SQL Server)") from None
 
 
 def mssql_driver(configured: str | None = None) -> str:
