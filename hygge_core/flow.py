@@ -20,10 +20,11 @@ from typing import Any
 import pyarrow as pa
 
 from hygge_core.errors import HomeError, HyggeError
-from hygge_core.log import entity_logger
+from hygge_core.log import EntityLogger, entity_logger
 from hygge_core.project import EntityPlan
 from hygge_core.result import EntityResult
 from hygge_core.state import EntityState
+from hygge_core.store import StoreWriter
 from hygge_core.watermark import WatermarkTracker
 
 PROGRESS_LOG_SECONDS = 10.0
@@ -116,12 +117,12 @@ class _ReadFailed:
 
 def _pump(
     batches: Iterable[Any],
-    writer: Any,
+    writer: StoreWriter,
     tracker: WatermarkTracker | None,
     plan: EntityPlan,
     started: float,
     progress: ProgressCallback | None,
-    log: Any,
+    log: EntityLogger,
 ) -> tuple[int, pa.Schema | None]:
     """Feed the writer from a reader thread through a bounded queue; return rows and schema.
 

@@ -10,6 +10,7 @@ import random
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 from hygge_core.config import RetryConfig
 from hygge_core.errors import HyggeError, TransientError
@@ -51,7 +52,7 @@ def run_with_retries(plan: EntityPlan, *, run_type: str | None = None, progress:
         attempt += 1
         try:
             result = run_entity(plan, run_type=run_type, progress=progress)
-            return result if attempt == 1 else _with_attempts(result, attempt)
+            return result if attempt == 1 else replace(result, attempts=attempt)
         except TransientError as error:
             if attempt > retries.max:
                 return _failed(plan, run_type, error, started, attempt)
@@ -91,9 +92,3 @@ def _failed(plan: EntityPlan, run_type: str | None, error: BaseException, starte
         error_type=type(error).__name__,
         attempts=attempts,
     )
-
-
-def _with_attempts(result: EntityResult, attempts: int) -> EntityResult:
-    from dataclasses import replace
-
-    return replace(result, attempts=attempts)

@@ -53,8 +53,6 @@ def failure_text(outcome: EntityOutcome) -> str:
 
 
 class Reporter(ABC):
-    verbose: bool = False
-
     @abstractmethod
     def started(self, key: str) -> None: ...
 
@@ -78,10 +76,9 @@ class PlainReporter(Reporter):
 
     PROGRESS_EVERY_SECONDS = 5.0
 
-    def __init__(self, stream: IO[str] | None = None, *, quiet: bool = False, verbose: bool = False) -> None:
+    def __init__(self, stream: IO[str] | None = None, *, quiet: bool = False) -> None:
         self.stream = stream or sys.stdout
         self.quiet = quiet
-        self.verbose = verbose
         self._last_progress: dict[str, float] = {}
         self._lock = threading.Lock()
 
@@ -161,9 +158,8 @@ class JsonReporter(Reporter):
 class RichReporter(Reporter):
     """A live bar per running entity (rows, rows/sec, elapsed), then a summary table."""
 
-    def __init__(self, console: Console | None = None, *, verbose: bool = False) -> None:
+    def __init__(self, console: Console | None = None) -> None:
         self.console = console or Console()
-        self.verbose = verbose
         self._bars = RichProgress(
             SpinnerColumn(),
             TextColumn("[bold]{task.description}"),

@@ -94,8 +94,8 @@ def make_reporter(args: argparse.Namespace) -> Reporter:
     if args.log_format == "json":
         return JsonReporter()
     if sys.stdout.isatty() and not args.quiet:
-        return RichReporter(verbose=args.verbose)
-    return PlainReporter(quiet=args.quiet, verbose=args.verbose)
+        return RichReporter()
+    return PlainReporter(quiet=args.quiet)
 
 
 def print_plan(project: Project, plans: list[EntityPlan], *, run_type: str | None) -> None:

@@ -114,19 +114,18 @@ class ParquetSession(StoreSession):
         return self._state
 
     def writer(self, *, run_id: str, run_type: str) -> ParquetWriter:
-        return ParquetWriter(self.store, run_id=run_id, incremental=run_type == "incremental", previous=self._state)
+        return ParquetWriter(self.store, run_id=run_id, incremental=run_type == "incremental")
 
     def close(self) -> None:
         self._lock.release()
 
 
 class ParquetWriter(StoreWriter):
-    def __init__(self, store: ParquetStore, *, run_id: str, incremental: bool, previous: EntityState) -> None:
+    def __init__(self, store: ParquetStore, *, run_id: str, incremental: bool) -> None:
         self.config = store.config
         self.entity_dir = store.entity_dir
         self.run_id = run_id
         self.incremental = incremental
-        self.previous = previous
         with store_errors(self.entity_dir, "stage"):
             self.version = publish.start_version(self.entity_dir, run_id, carry_over=incremental)
         self.schema: pa.Schema | None = None
