@@ -207,23 +207,28 @@ def test_wrong_password_is_not_retried_and_never_shown(pgdb, pg_project, monkeyp
     assert "wrong-Secret-123" not in result.error and pgdb.password not in result.error
 
 
+def dead_port_plan(write_project, port: int):
+    """An entity whose connection points at ``port`` on loopback with a 2 s login timeout (password from $PW)."""
+    root = write_project(f"""
+    name: t
+    connections:
+      dead: {{type: postgres, server: 127.0.0.1, port: {port}, database: db, user: u, password: "${{PW}}", login_timeout: 2s}}
+    flows:
+      f:
+        home: {{type: postgres, connection: dead}}
+        store: {{type: parquet, path: "lake/{{entity}}"}}
+        entities: [t]
+    """)
+    return hygge_core.load_project(root).entity("f/t")
+
+
 def test_unreachable_port_fails_fast_naming_the_server(pgdb, write_project, monkeypatch):
     monkeypatch.setenv("PW", "x")
     with socket.socket() as listener:  # a port that accepts TCP but never speaks: only the login timeout ends the wait
         listener.bind(("127.0.0.1", 0))
         listener.listen(8)
         port = listener.getsockname()[1]
-        root = write_project(f"""
-        name: t
-        connections:
-          dead: {{type: postgres, server: 127.0.0.1, port: {port}, database: db, user: u, password: "${{PW}}", login_timeout: 2s}}
-        flows:
-          f:
-            home: {{type: postgres, connection: dead}}
-            store: {{type: parquet, path: "lake/{{entity}}"}}
-            entities: [t]
-        """)
-        plan = hygge_core.load_project(root).entity("f/t")
+        plan = dead_port_plan(write_project, port)
         started = time.monotonic()
         with pytest.raises(TransientError) as caught:
             hygge_core.run_entity(plan)
@@ -237,18 +242,8 @@ def test_refused_port_is_transient(write_project, monkeypatch):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    root = write_project(f"""
-    name: t
-    connections:
-      dead: {{type: postgres, server: 127.0.0.1, port: {port}, database: db, user: u, password: "${{PW}}", login_timeout: 2s}}
-    flows:
-      f:
-        home: {{type: postgres, connection: dead}}
-        store: {{type: parquet, path: "lake/{{entity}}"}}
-        entities: [t]
-    """)
     with pytest.raises(TransientError, match=rf"127\.0\.0\.1:{port}/db.*(refused|could not connect)"):
-        hygge_core.run_entity(hygge_core.load_project(root).entity("f/t"))
+        hygge_core.run_entity(dead_port_plan(write_project, port))
 
 
 def test_server_drops_connection_mid_read_keeps_previous_version(pgdb, pg_project):
