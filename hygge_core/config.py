@@ -8,6 +8,7 @@ blocks are validated in a second stage by the model their ``type:`` registered
 
 from __future__ import annotations
 
+import typing
 from datetime import timedelta
 from typing import Any, Literal
 
@@ -16,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from hygge_core.durations import Duration
 
 RunType = Literal["full_drop", "incremental"]
+RUN_TYPES: tuple[RunType, ...] = typing.get_args(RunType)
 AuthMode = Literal["azure_ad", "service_principal", "managed_identity", "azure_cli", "sql"]
 
 

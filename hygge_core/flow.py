@@ -13,19 +13,21 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Generator, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
 
-from hygge_core.errors import HomeError, HyggeError
+from hygge_core.checks import CheckResult, evaluate_checks, failed_checks_message
+from hygge_core.config import RunType
+from hygge_core.errors import HyggeError
 from hygge_core.log import EntityLogger, entity_logger
 from hygge_core.project import EntityPlan
 from hygge_core.result import EntityResult
-from hygge_core.state import EntityState
+from hygge_core.state import EntityState, StateUpdate
 from hygge_core.store import StoreWriter
-from hygge_core.watermark import WatermarkTracker
+from hygge_core.watermark import WatermarkTracker, require_same_column
 
 PROGRESS_LOG_SECONDS = 10.0
 
@@ -52,10 +54,12 @@ def new_run_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ") + "-" + secrets.token_hex(3)
 
 
-def run_entity(plan: EntityPlan, *, run_type: str | None = None, progress: ProgressCallback | None = None) -> EntityResult:
-    """Move one entity and publish it atomically. Raises ``HyggeError`` subclasses on failure.
+def run_entity(plan: EntityPlan, *, run_type: RunType | None = None, progress: ProgressCallback | None = None) -> EntityResult:
+    """Move one entity, publish it atomically and evaluate its checks. Raises ``HyggeError`` subclasses on failure.
 
     ``run_type`` overrides the configured one for this run (``--full-drop`` / ``--incremental``).
+    A failed ERROR-severity check does not raise: the data is already published, so the
+    result says ``failed`` with the check's message and ``published=True``.
     """
     mode = run_type or plan.run_type
     log = entity_logger(plan.flow, plan.entity)
@@ -72,7 +76,7 @@ def run_entity(plan: EntityPlan, *, run_type: str | None = None, progress: Progr
             rows, schema = _pump(home.read(previous, mode), writer, tracker, plan, started, progress, log)
             schema = schema or home.schema()
             source_rows = home.source_row_count()
-            new_state = _next_state(previous, run_id, mode, rows, schema, tracker, home.state_updates(), label=plan.key)
+            new_state = _next_state(previous, run_id, mode, rows, schema, tracker, home.state_update(), label=plan.key)
             if mode == "incremental" and rows == 0 and new_state.home == previous.home:
                 writer.abort()
                 published = None
@@ -82,7 +86,7 @@ def run_entity(plan: EntityPlan, *, run_type: str | None = None, progress: Progr
             writer.abort()
             raise
     seconds = time.perf_counter() - started
-    result = EntityResult(
+    loaded = EntityResult(
         flow=plan.flow,
         entity=plan.entity,
         run_type=mode,
@@ -98,13 +102,22 @@ def run_entity(plan: EntityPlan, *, run_type: str | None = None, progress: Progr
         watermark_before=previous.watermark,
         watermark_after=new_state.watermark,
         source_rows=source_rows,
+        rows_published=published.rows if published else None,
         published=published is not None,
     )
     if published is None:
         log.info("nothing new; destination unchanged (%.2fs)", seconds)
     else:
-        log.info("published %s rows in %s file(s), %.2fs (%s rows/s)", f"{rows:,}", result.files, seconds, f"{result.rows_per_second:,.0f}")
-    return result
+        log.info("published %s rows in %s file(s), %.2fs (%s rows/s)", f"{rows:,}", loaded.files, seconds, f"{loaded.rows_per_second:,.0f}")
+    return with_checks(loaded, evaluate_checks(plan, loaded, store))
+
+
+def with_checks(result: EntityResult, checks: list[CheckResult]) -> EntityResult:
+    """The result with its check verdicts; a failed ERROR check fails it (its data stays published)."""
+    message = failed_checks_message(checks, published=result.published)
+    if message is None:
+        return replace(result, checks=tuple(checks))
+    return replace(result, checks=tuple(checks), status="failed", error=message, error_type="CheckFailed")
 
 
 _END = object()
@@ -203,28 +216,23 @@ def _to_arrow(batch: Any) -> pa.Table | pa.RecordBatch:
 def _next_state(
     previous: EntityState,
     run_id: str,
-    mode: str,
+    mode: RunType,
     rows: int,
     schema: pa.Schema | None,
     tracker: WatermarkTracker | None,
-    home_updates: dict[str, Any],
+    update: StateUpdate,
     *,
     label: str,
 ) -> EntityState:
     watermark = previous.watermark if mode == "incremental" else None
-    seen = tracker.result() if tracker is not None else None
-    # Comparing an int mark with a datetime one would raise a bare TypeError (and take a whole
-    # run_project down); a mark on another column says nothing about this one anyway.
-    tracks_another_column = seen is not None and watermark is not None and (seen.column, seen.kind) != (watermark.column, watermark.kind)
-    if tracks_another_column and "watermark" not in home_updates:
-        raise HomeError(
-            f"{label}: the stored watermark is on {watermark.column!r} ({watermark.kind}) but this run tracks "
-            f"{seen.column!r} ({seen.kind}); run the entity once as full_drop to start the new watermark"
-        )
-    if seen is not None and (watermark is None or seen.as_python() > watermark.as_python()):
-        watermark = seen
-    if "watermark" in home_updates:
-        watermark = home_updates.pop("watermark")
+    if update.watermark is not None:
+        watermark = update.watermark  # the home fixed it itself (and checked it against the stored one)
+    else:
+        seen = tracker.result() if tracker is not None else None
+        if seen is not None:
+            require_same_column(watermark, seen.column, seen.kind, label=label)
+            if watermark is None or seen.as_python() > watermark.as_python():
+                watermark = seen
     return EntityState(
         run_id=run_id,
         run_type=mode,
@@ -232,5 +240,5 @@ def _next_state(
         rows_last_run=rows,
         columns=[(f.name, str(f.type)) for f in schema] if schema is not None else list(previous.columns),
         watermark=watermark,
-        home={**previous.home, **home_updates},
+        home={**previous.home, **update.progress},
     )

@@ -8,21 +8,19 @@ copying) and never holds a whole table. It registers itself with its config mode
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import pyarrow as pa
 from pydantic import Field
 
-from hygge_core.config import StrictModel
-from hygge_core.registry import Registry
-from hygge_core.state import EntityState
+from hygge_core.config import RunType, StrictModel
+from hygge_core.errors import ConfigError
+from hygge_core.registry import RegisteredType, Registry
+from hygge_core.state import EntityState, StateUpdate
 from hygge_core.templates import substitute_entity
-
-if TYPE_CHECKING:
-    from hygge_core.project import EntityPlan
 
 homes_registry: Registry[type[Home]] = Registry("home")
 
@@ -50,32 +48,30 @@ class HomeConfig(StrictModel):
     def describe(self) -> str:
         return self.type
 
+    def lineage_name(self) -> str | None:
+        """The source object this entity reads (``schema.table`` for SQL), for upstream lineage; ``None`` if none."""
+        return None
 
-class Home(ABC):
+
+class Home(RegisteredType):
     """Reads one entity. Built fresh for every run, so it may keep per-run progress."""
 
-    type_name: ClassVar[str]
-    config_model: ClassVar[type[HomeConfig]]
-
-    def __init_subclass__(cls, *, type_name: str | None = None, config: type[HomeConfig] | None = None, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        homes_registry.register_subclass(cls, type_name=type_name, config=config)
-
-    def __init__(self, config: HomeConfig, plan: EntityPlan) -> None:
-        self.config = config
-        self.plan = plan
+    registry = homes_registry
+    config: HomeConfig
+    watchable: ClassVar[bool] = False
+    """Whether ``change_token`` can tell cheaply that the source changed (Dagster builds a sensor for such flows)."""
 
     @abstractmethod
-    def read(self, previous: EntityState, run_type: str) -> Iterator[pa.RecordBatch | pa.Table]:
+    def read(self, previous: EntityState, run_type: RunType) -> Iterator[pa.RecordBatch | pa.Table]:
         """Yield the entity's rows in bounded batches; for incremental runs only what is new."""
 
     def schema(self) -> pa.Schema | None:
         """The schema of the data read, for publishing an empty entity when no batch came."""
         return None
 
-    def state_updates(self) -> dict[str, Any]:
-        """Home-specific progress to commit with the data (called after ``read`` finishes)."""
-        return {}
+    def state_update(self) -> StateUpdate:
+        """What to commit with the data (called after ``read`` finishes): the home's progress, its watermark."""
+        return StateUpdate()
 
     def source_row_count(self) -> int | None:
         """Rows in the window just read, when the source can tell cheaply; ``None`` otherwise."""
@@ -84,13 +80,15 @@ class Home(ABC):
     @classmethod
     def discover(cls, config: HomeConfig, plan_context: DiscoveryContext) -> list[str]:
         """Entity names this home can see, for ``entities: {include, exclude}``."""
-        from hygge_core.errors import ConfigError
-
         raise ConfigError(f"{plan_context.where}: home type {cls.type_name!r} cannot discover entities; list them instead")
 
     def check(self) -> str:
         """Prove the home is reachable and readable (for ``hygge debug``); return what was checked."""
         return "not checked"
+
+    def change_token(self) -> str:
+        """A digest of what the source holds now (``""`` when it holds nothing yet); only for ``watchable`` homes."""
+        raise NotImplementedError(f"home type {self.type_name!r} is not watchable")
 
 
 class DiscoveryContext(StrictModel):

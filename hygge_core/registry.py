@@ -11,10 +11,12 @@ registry only records classes; importing ``hygge_core.homes`` and
 
 from __future__ import annotations
 
-import difflib
-from typing import Any, Generic, TypeVar
+from abc import ABC
+from typing import Any, ClassVar, Generic, TypeVar
 
+from hygge_core.context import EntityContext
 from hygge_core.errors import ConfigError
+from hygge_core.suggest import did_you_mean
 
 T = TypeVar("T")
 
@@ -36,9 +38,7 @@ class Registry(Generic[T]):
         if name in self._classes:
             return self._classes[name]
         known = ", ".join(sorted(self._classes)) or "(none)"
-        close = difflib.get_close_matches(name, list(self._classes), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ConfigError(f"{where}: unknown {self.kind} type {name!r}{hint}; known types: {known}")
+        raise ConfigError(f"{where}: unknown {self.kind} type {name!r}{did_you_mean(name, self._classes)}; known types: {known}")
 
     def names(self) -> list[str]:
         return sorted(self._classes)
@@ -55,3 +55,23 @@ class Registry(Generic[T]):
         cls.type_name = type_name
         cls.config_model = config
         self.add(type_name, cls)
+
+
+class RegisteredType(ABC):
+    """The base of ``Home`` and ``Store``: one instance serves one entity, and subclasses register themselves.
+
+    A subclass declared with ``type_name=`` and ``config=`` lands in the ``registry`` its
+    base names; abstract intermediate classes (a shared SQL base) pass neither.
+    """
+
+    registry: ClassVar[Registry[Any]]
+    type_name: ClassVar[str]
+    config_model: ClassVar[type[Any]]
+
+    def __init_subclass__(cls, *, type_name: str | None = None, config: type | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.registry.register_subclass(cls, type_name=type_name, config=config)
+
+    def __init__(self, config: Any, context: EntityContext) -> None:
+        self.config = config
+        self.context = context

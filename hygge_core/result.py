@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 import pyarrow as pa
 
+from hygge_core.checks import CheckResult
+from hygge_core.config import RunType
 from hygge_core.state import Watermark
+
+EntityStatus = Literal["success", "skipped", "failed"]
+"""``success``: a new version was published; ``skipped``: nothing new, destination unchanged;
+``failed``: an error, or a failed ERROR-severity check (the data may then be published: see ``published``)."""
 
 
 @dataclass(frozen=True)
 class EntityResult:
     flow: str
     entity: str
-    run_type: str
-    status: str  # "success" | "failed" | "skipped"
+    run_type: RunType
+    status: EntityStatus
     rows: int = 0
     bytes: int = 0
     files: int = 0
@@ -26,7 +33,9 @@ class EntityResult:
     watermark_before: Watermark | None = None
     watermark_after: Watermark | None = None
     source_rows: int | None = None
+    rows_published: int | None = None
     published: bool = False
+    checks: tuple[CheckResult, ...] = ()
     error: str | None = None
     error_type: str | None = None
     attempts: int = 1

@@ -1,17 +1,27 @@
 """What an entity remembers between runs, committed together with its data.
 
 For the Parquet store this is ``<entity>/_hygge/state.json`` inside the published
-version, so the watermark can never disagree with the files it describes.
+version, so the watermark can never disagree with the files it describes. The
+record carries a format number: a reader refuses a newer format it does not know
+(an older hygge must not rewrite state it cannot understand) and migrates older ones.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from hygge_core.config import RunType
+from hygge_core.errors import StoreError
+
 STATE_FORMAT = 1
+
+WatermarkKind = Literal["int", "datetime", "date", "string"]
 
 
 class Watermark(BaseModel):
@@ -20,7 +30,7 @@ class Watermark(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     column: str
-    kind: str = Field(description="'int', 'datetime', 'date' or 'string'")
+    kind: WatermarkKind
     value: str
 
     def as_python(self) -> Any:
@@ -40,7 +50,7 @@ class EntityState(BaseModel):
 
     format: int = STATE_FORMAT
     run_id: str | None = None
-    run_type: str | None = None
+    run_type: RunType | None = None
     committed_at: datetime | None = None
     rows_last_run: int = 0
     files: list[str] = Field(default_factory=list, description="data files of the published version, relative to it")
@@ -51,3 +61,49 @@ class EntityState(BaseModel):
     @property
     def is_new(self) -> bool:
         return self.run_id is None
+
+    @classmethod
+    def from_json(cls, text: str | bytes, *, where: str) -> EntityState:
+        """Parse a commit record, refusing formats newer than this hygge and migrating older ones.
+
+        ``where`` names the record in errors (a file path, a table URI).
+        """
+        try:
+            raw = json.loads(text)
+        except ValueError as exc:
+            raise StoreError(f"cannot read entity state {where}: not JSON ({exc}); run a full drop to rebuild the entity") from exc
+        if not isinstance(raw, dict):
+            raise StoreError(f"cannot read entity state {where}: expected a JSON object; run a full drop to rebuild the entity")
+        version = raw.get("format", 1)
+        if not isinstance(version, int) or version < 1:
+            raise StoreError(f"cannot read entity state {where}: format {version!r} is not a state format")
+        if version > STATE_FORMAT:
+            raise StoreError(
+                f"entity state {where} has format {version}, newer than this hygge understands ({STATE_FORMAT}); "
+                "upgrade hygge, or run a full drop with this version to rebuild the entity"
+            )
+        for step in range(version, STATE_FORMAT):
+            raw = _MIGRATIONS[step](raw)
+        raw["format"] = STATE_FORMAT
+        try:
+            return cls.model_validate(raw)
+        except ValueError as exc:
+            raise StoreError(f"cannot read entity state {where}: {exc}; run a full drop to rebuild the entity") from exc
+
+
+# Format N -> N+1, one function per step. Empty while there is only format 1.
+_MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+
+@dataclass(frozen=True)
+class StateUpdate:
+    """What a home hands the flow after reading, to commit with the data.
+
+    ``progress`` is the home's own memory (Parquet files already loaded, rows seen in a
+    lookback window), merged over the previous state. ``watermark`` is set by homes that
+    fix the watermark themselves (SQL: the upper bound chosen before reading); otherwise
+    the flow tracks the watermark column in the data.
+    """
+
+    progress: dict[str, Any] = field(default_factory=dict)
+    watermark: Watermark | None = None

@@ -14,13 +14,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import pyarrow as pa
 
-from hygge_core.config import StrictModel
-from hygge_core.registry import Registry
+from hygge_core.config import RunType, StrictModel
+from hygge_core.errors import StoreError
+from hygge_core.registry import RegisteredType, Registry
 from hygge_core.state import EntityState
 from hygge_core.templates import substitute_entity
 
 if TYPE_CHECKING:
-    from hygge_core.project import EntityPlan
+    import polars as pl
 
 stores_registry: Registry[type[Store]] = Registry("store")
 
@@ -41,8 +42,11 @@ class StoreConfig(StrictModel):
 
 @dataclass(frozen=True)
 class PublishResult:
+    """What one commit added to the destination. ``rows`` is read back from what was published, not counted on the way in."""
+
     files: int
     bytes: int
+    rows: int
     destination: str
 
 
@@ -69,7 +73,7 @@ class StoreSession(ABC):
         """The committed state before this run."""
 
     @abstractmethod
-    def writer(self, *, run_id: str, run_type: str) -> StoreWriter: ...
+    def writer(self, *, run_id: str, run_type: RunType) -> StoreWriter: ...
 
     def __enter__(self) -> StoreSession:
         return self
@@ -81,17 +85,11 @@ class StoreSession(ABC):
         """Release the entity's lock."""
 
 
-class Store(ABC):
-    type_name: ClassVar[str]
-    config_model: ClassVar[type[StoreConfig]]
-
-    def __init_subclass__(cls, *, type_name: str | None = None, config: type[StoreConfig] | None = None, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        stores_registry.register_subclass(cls, type_name=type_name, config=config)
-
-    def __init__(self, config: StoreConfig, plan: EntityPlan) -> None:
-        self.config = config
-        self.plan = plan
+class Store(RegisteredType):
+    registry = stores_registry
+    config: StoreConfig
+    scannable: ClassVar[bool] = False
+    """Whether ``scan`` can read the published version back (checks such as ``unique_key`` need it)."""
 
     @abstractmethod
     def session(self) -> StoreSession:
@@ -109,3 +107,7 @@ class Store(ABC):
     def check(self) -> str:
         """Prove the destination is writable (for ``hygge debug``); return what was checked."""
         return "not checked"
+
+    def scan(self, state: EntityState) -> pl.LazyFrame | None:
+        """A lazy read of the version ``state`` describes (``None`` when nothing is published); ``scannable`` stores only."""
+        raise StoreError(f"{self.context.key}: store type {self.type_name!r} cannot read its data back")

@@ -6,18 +6,21 @@ Each problem names the file, the key path and, for a typo, the closest valid key
 
 from __future__ import annotations
 
-import difflib
 import re
 import types
 import typing
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from hygge_core.errors import ConfigError
+from hygge_core.suggest import did_you_mean
 
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 
 
 def validate(model: type[M], data: Any, *, file: Path | str, prefix: str) -> M:
@@ -59,10 +62,7 @@ def _suggestion(model: type[BaseModel], loc: list[Any]) -> str:
     fields = _fields_at(model, loc[:-1])
     if not fields:
         return ""
-    close = difflib.get_close_matches(str(loc[-1]), fields, n=1, cutoff=0.6)
-    if close:
-        return f" (did you mean {close[0]!r}?)"
-    return f"; valid keys: {', '.join(sorted(fields))}"
+    return did_you_mean(str(loc[-1]), fields) or f"; valid keys: {', '.join(sorted(fields))}"
 
 
 def _fields_at(model: type[BaseModel], loc: list[Any]) -> list[str]:
@@ -113,3 +113,29 @@ def _clean_message(message: str) -> str:
 
 def _dedupe(problems: list[str]) -> list[str]:
     return list(dict.fromkeys(problems))
+
+
+@dataclass(frozen=True)
+class Where:
+    """A place in the configuration: a file and a key path inside it, for error messages."""
+
+    file: str
+    prefix: str
+
+    def key(self, key: str) -> str:
+        return f"{self.prefix}.{key}" if self.prefix else key
+
+    def at(self, key: str) -> str:
+        return f"{self.file}: {self.key(key)}"
+
+
+def collect_problems(problems: list[str], action: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
+    """Call ``action``; on ``ConfigError`` add its problems to ``problems`` and return ``None``.
+
+    This is how loading reports every problem at once instead of stopping at the first.
+    """
+    try:
+        return action(*args, **kwargs)
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+        return None

@@ -22,14 +22,14 @@ from hygge_dagster.assets import build_hygge_asset_specs, build_hygge_assets
 from hygge_dagster.code_location import PROJECT_ENV_VAR, build_definitions, project_definitions
 from hygge_dagster.component import HyggeProjectComponent
 from hygge_dagster.constants import RUN_TYPE_TAG, pool_name, sanitize
+from hygge_dagster.outcomes import EntitiesRunReport, EntityOutcome
 from hygge_dagster.pools import apply_pool_limits, pool_limits
-from hygge_dagster.run import CheckOutcome, EntitiesRunReport, EntityOutcome, materialize_entities
+from hygge_dagster.run import materialize_entities
 from hygge_dagster.translator import DagsterHyggeTranslator, HyggeEntityData
 
 __all__ = [
     "PROJECT_ENV_VAR",
     "RUN_TYPE_TAG",
-    "CheckOutcome",
     "DagsterHyggeTranslator",
     "EntitiesRunReport",
     "EntityOutcome",

@@ -21,11 +21,12 @@ from dagster import (
     multi_asset,
 )
 
+from hygge_core.config import RUN_TYPES, RunType
 from hygge_core.errors import ConfigError, HyggeError, TransientError
 from hygge_core.flow import run_entity
 from hygge_core.project import EntityPlan, Project
 from hygge_dagster import constants as c
-from hygge_dagster.checks import check_specs, evaluate_checks
+from hygge_dagster.checks import check_results, check_specs
 from hygge_dagster.errors import bad_run_type_failure, entity_failure
 from hygge_dagster.metadata import result_metadata
 from hygge_dagster.progress import ThrottledProgress
@@ -130,7 +131,7 @@ def load_entity(context: AssetExecutionContext, plan: EntityPlan, key: AssetKey)
     except HyggeError as error:
         raise entity_failure(plan, error) from error
     metadata = result_metadata(result, attempt=attempt)
-    checks = evaluate_checks(plan, result, key, context.selected_asset_check_keys)
+    checks = check_results(result.checks, key, context.selected_asset_check_keys)
     if result.published:
         yield MaterializeResult(asset_key=key, metadata=metadata, check_results=checks)
     else:
@@ -138,24 +139,23 @@ def load_entity(context: AssetExecutionContext, plan: EntityPlan, key: AssetKey)
         yield from checks
 
 
-def run_type_override(tags: Mapping[str, str]) -> str | None:
+def run_type_override(tags: Mapping[str, str]) -> RunType | None:
     """The run type every entity of this run uses, from the ``hygge/run_type`` run tag."""
     value = tags.get(c.RUN_TYPE_TAG)
     if value is None:
         return None
-    if value not in c.RUN_TYPES:
+    if value not in RUN_TYPES:
         raise bad_run_type_failure(value)
-    return value
+    return value  # type: ignore[return-value]  (checked against RUN_TYPES just above)
 
 
 def source_asset_key(plan: EntityPlan) -> AssetKey | None:
     """``[connection, schema, table]`` for entities read from a SQL connection; ``None`` for files.
 
-    The table comes from the home's ``table:`` when it names one, else from the
-    entity name (discovered SQL entities are named ``schema.table``).
+    The home names the table it reads (its ``table:``, else the entity name: discovered
+    SQL entities are named ``schema.table``).
     """
-    if plan.connection_name is None:
+    name = plan.home.lineage_name()
+    if plan.connection_name is None or name is None:
         return None
-    table = plan.home.model_dump().get("table")
-    name = table if isinstance(table, str) and table else plan.entity
     return AssetKey([c.sanitize(plan.connection_name), *(c.sanitize(part) for part in name.split("."))])

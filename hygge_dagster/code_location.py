@@ -8,7 +8,8 @@ from pathlib import Path
 
 from dagster import AssetSpec, Definitions, ExecutorDefinition
 
-from hygge_core.project import Project, load_project
+from hygge_core.loading import load_project
+from hygge_core.project import Project
 from hygge_dagster.assets import build_entity_assets, build_source_assets
 from hygge_dagster.executor import build_executor
 from hygge_dagster.schedules import build_schedules
@@ -41,7 +42,7 @@ def project_definitions(
 ) -> Definitions:
     """Assets for every entity (of ``flows`` when given), plus schedules, sensors and the executor."""
     if flows:
-        project = _only_flows(project, flows)
+        project = project.only(project.select(flows=flows))
     entity_assets = build_entity_assets(project, translator)
     specs_by_key = {key: next(iter(assets_def.specs)) for key, assets_def in entity_assets.items()}
     specs_by_flow: dict[str, list[AssetSpec]] = {}
@@ -53,8 +54,3 @@ def project_definitions(
         sensors=build_sensors(project, specs_by_key) if sensors else [],
         executor=executor or build_executor(project.config.dagster, max_concurrent=project.config.concurrency),
     )
-
-
-def _only_flows(project: Project, flows: Sequence[str]) -> Project:
-    plans = project.select(flows=flows)
-    return Project(name=project.name, root=project.root, config_file=project.config_file, config=project.config, plans=plans)

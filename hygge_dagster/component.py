@@ -24,7 +24,7 @@ from pathlib import Path
 from dagster import Definitions
 from dagster.components import Component, ComponentLoadContext, Resolvable
 
-from hygge_core.project import load_project
+from hygge_core.loading import load_project
 from hygge_dagster.code_location import project_definitions
 
 

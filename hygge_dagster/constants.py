@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import re
 
-# Run tag: every entity of a run tagged with it uses this run type (full_drop | incremental).
+# Run tag: every entity of a run tagged with it uses this run type (one of hygge_core.config.RUN_TYPES).
 RUN_TYPE_TAG = "hygge/run_type"
-RUN_TYPES = ("full_drop", "incremental")
 
 # Asset tags (visible and selectable in the UI: `tag:hygge/flow=files_to_lake`).
 FLOW_TAG = "hygge/flow"
@@ -34,12 +33,6 @@ META_WATERMARK_AFTER = "hygge/watermark_after"
 META_PUBLISHED = "hygge/published"
 META_ATTEMPT = "hygge/attempt"
 META_ERROR_TYPE = "hygge/error_type"
-
-# Check names.
-CHECK_ROW_COUNT = "row_count"
-CHECK_SCHEMA_DRIFT = "schema_drift"
-CHECK_NOT_EMPTY = "not_empty"
-CHECK_UNIQUE_KEY = "unique_key"
 
 POOL_PREFIX = "hygge_"
 

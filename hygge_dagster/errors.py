@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dagster import Failure, MetadataValue
 
+from hygge_core.config import RUN_TYPES
 from hygge_core.errors import ConfigError, HyggeError
 from hygge_core.project import EntityPlan
 from hygge_dagster import constants as c
@@ -28,6 +29,6 @@ def entity_failure(plan: EntityPlan, error: HyggeError) -> Failure:
 
 def bad_run_type_failure(value: str) -> Failure:
     return Failure(
-        description=f"run tag {c.RUN_TYPE_TAG}={value!r} is not a run type; use one of: {', '.join(c.RUN_TYPES)}",
+        description=f"run tag {c.RUN_TYPE_TAG}={value!r} is not a run type; use one of: {', '.join(RUN_TYPES)}",
         allow_retries=False,
     )

@@ -15,13 +15,10 @@ from __future__ import annotations
 import importlib
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from dagster import (
-    AssetKey,
     AssetSelection,
-    DagsterEventType,
     DagsterInstance,
     Definitions,
     JobDefinition,
@@ -30,68 +27,19 @@ from dagster import (
     execute_job,
 )
 
+from hygge_core.config import RUN_TYPES, RunType
 from hygge_core.errors import ConfigError
 from hygge_core.home import homes_registry
-from hygge_core.project import EntityPlan, Project, load_project
+from hygge_core.loading import load_project
+from hygge_core.project import EntityPlan, Project
 from hygge_core.store import stores_registry
 from hygge_dagster import constants as c
 from hygge_dagster.code_location import project_definitions
 from hygge_dagster.executor import build_executor
+from hygge_dagster.outcomes import EntitiesRunReport, EntityStep, RunEventReader
 from hygge_dagster.pools import apply_pool_limits
 
 RUN_JOB_NAME = "hygge_entities"
-
-
-@dataclass(frozen=True)
-class CheckOutcome:
-    name: str
-    passed: bool
-    severity: str  # "ERROR" | "WARN"
-    description: str | None = None
-
-
-@dataclass(frozen=True)
-class EntityOutcome:
-    """One entity's result in a run, as recorded in the instance's event log."""
-
-    flow: str
-    entity: str
-    asset_key: str
-    status: str  # "success" | "skipped" (nothing new) | "failed" | "not_run"
-    rows: int = 0
-    rows_per_second: float = 0.0
-    seconds: float = 0.0
-    bytes: int = 0
-    files: int = 0
-    run_type: str | None = None
-    destination: str | None = None
-    attempts: int = 0
-    checks: tuple[CheckOutcome, ...] = ()
-    error: str | None = None
-
-    @property
-    def key(self) -> str:
-        return f"{self.flow}/{self.entity}"
-
-    @property
-    def ok(self) -> bool:
-        return self.status in ("success", "skipped")
-
-
-@dataclass(frozen=True)
-class EntitiesRunReport:
-    run_id: str
-    success: bool
-    seconds: float
-    entities: list[EntityOutcome] = field(default_factory=list)
-
-    @property
-    def failed(self) -> list[EntityOutcome]:
-        return [outcome for outcome in self.entities if not outcome.ok]
-
-    @property
-    def rows(self) -> int:
-        return sum(outcome.rows for outcome in self.entities)
 
 
 def materialize_entities(
@@ -99,7 +47,7 @@ def materialize_entities(
     plans: Sequence[EntityPlan],
     *,
     instance: DagsterInstance,
-    run_type: str | None = None,
+    run_type: RunType | None = None,
     max_concurrent: int | None = None,
     tags: Mapping[str, str] | None = None,
     run_config: Mapping[str, Any] | None = None,
@@ -112,8 +60,8 @@ def materialize_entities(
     ``hygge/run_type`` run tag; ``run_config`` is passed to Dagster (e.g. the console log level). Each SQL connection's ``pool_size`` is set on the
     instance as its pool limit first. Failed entities are reported, not raised.
     """
-    if run_type is not None and run_type not in c.RUN_TYPES:
-        raise ConfigError(f"run type {run_type!r} is not one of: {', '.join(c.RUN_TYPES)}")
+    if run_type is not None and run_type not in RUN_TYPES:
+        raise ConfigError(f"run type {run_type!r} is not one of: {', '.join(RUN_TYPES)}")
     if not plans:
         raise ConfigError("no entities selected to run")
     concurrency = max_concurrent or project.config.concurrency
@@ -129,10 +77,10 @@ def materialize_entities(
     started = time.perf_counter()
     job = build_reconstructable_job(__name__, reconstruct_job.__name__, reconstructable_args=args)
     with execute_job(
-        job, instance=instance, tags=run_tags, run_config=dict(run_config or {}), asset_selection=[key for key, _ in steps.values()], raise_on_error=False
+        job, instance=instance, tags=run_tags, run_config=dict(run_config or {}), asset_selection=[step.asset_key for step in steps], raise_on_error=False
     ) as result:
         run_id, success = result.run_id, result.success
-    return read_report(instance, run_id, success, time.perf_counter() - started, plans, steps)
+    return read_report(instance, run_id, success, time.perf_counter() - started, steps)
 
 
 def reconstruct_job(config_file: str, kind: str | None, max_concurrent: int, modules: tuple[str, ...]) -> JobDefinition:
@@ -157,95 +105,25 @@ def type_modules(plans: Sequence[EntityPlan]) -> tuple[str, ...]:
     return tuple(sorted(modules))
 
 
-def entity_steps(job_def: JobDefinition, plans: Sequence[EntityPlan]) -> dict[str, tuple[AssetKey, str]]:
-    """``{"flow/entity": (asset key, step key)}`` for the selected plans."""
-    by_entity: dict[str, tuple[AssetKey, str]] = {}
+def entity_steps(job_def: JobDefinition, plans: Sequence[EntityPlan]) -> list[EntityStep]:
+    """Where each selected plan's events come from (its asset key and step), in plan order."""
+    by_entity: dict[str, EntityStep] = {}
     layer = job_def.asset_layer
     for key in layer.executable_asset_keys:
         node = layer.get(key)
         flow, entity = node.metadata.get(c.META_FLOW), node.metadata.get(c.META_ENTITY)
         if isinstance(flow, str) and isinstance(entity, str):
-            by_entity[f"{flow}/{entity}"] = (key, layer.get_op_output_handle(key).node_handle.name)
+            name = f"{flow}/{entity}"
+            by_entity[name] = EntityStep(name, key, layer.get_op_output_handle(key).node_handle.name)
     missing = [plan.key for plan in plans if plan.key not in by_entity]
     if missing:
         raise ConfigError(f"entities not in the project's Dagster definitions: {', '.join(missing)}")
-    return {plan.key: by_entity[plan.key] for plan in plans}
+    return [by_entity[plan.key] for plan in plans]
 
 
-def read_report(
-    instance: DagsterInstance,
-    run_id: str,
-    success: bool,
-    seconds: float,
-    plans: Sequence[EntityPlan],
-    steps: Mapping[str, tuple[AssetKey, str]],
-) -> EntitiesRunReport:
+def read_report(instance: DagsterInstance, run_id: str, success: bool, seconds: float, steps: Sequence[EntityStep]) -> EntitiesRunReport:
     """Each entity's outcome from the run's events."""
-    materialized: dict[AssetKey, Mapping[str, Any]] = {}
-    observed: dict[AssetKey, Mapping[str, Any]] = {}
-    checks: dict[AssetKey, list[CheckOutcome]] = {}
-    failures: dict[str, str] = {}
-    attempts: dict[str, int] = {}
+    reader = RunEventReader(steps)
     for entry in instance.all_logs(run_id):
-        event = entry.dagster_event
-        if event is None:
-            continue
-        data = event.event_specific_data
-        if event.event_type == DagsterEventType.ASSET_MATERIALIZATION:
-            materialized[event.asset_key] = data.materialization.metadata
-        elif event.event_type == DagsterEventType.ASSET_OBSERVATION:
-            observed[event.asset_key] = data.asset_observation.metadata
-        elif event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
-            checks.setdefault(data.asset_key, []).append(CheckOutcome(data.check_name, data.passed, data.severity.value, data.description))
-        elif event.event_type in (DagsterEventType.STEP_START, DagsterEventType.STEP_RESTARTED):
-            attempts[event.step_key] = attempts.get(event.step_key, 0) + 1
-        elif event.event_type == DagsterEventType.STEP_FAILURE:
-            failures[event.step_key] = _failure_message(data)
-    outcomes = []
-    for plan in plans:
-        key, step = steps[plan.key]
-        metadata = materialized.get(key) or observed.get(key) or {}
-        if step in failures:
-            status = "failed"
-        elif key in materialized:
-            status = "success"
-        elif key in observed:
-            status = "skipped"
-        else:
-            status = "not_run"
-        outcomes.append(
-            EntityOutcome(
-                flow=plan.flow,
-                entity=plan.entity,
-                asset_key=key.to_user_string(),
-                status=status,
-                rows=int(_value(metadata, c.META_ROW_COUNT, 0)),
-                rows_per_second=float(_value(metadata, c.META_ROWS_PER_SECOND, 0.0)),
-                seconds=float(_value(metadata, c.META_DURATION, 0.0)),
-                bytes=int(_value(metadata, c.META_BYTES, 0)),
-                files=int(_value(metadata, c.META_FILES, 0)),
-                run_type=_value(metadata, c.META_RUN_TYPE, None),
-                destination=_value(metadata, c.META_DESTINATION, None),
-                attempts=attempts.get(step, 0),
-                checks=tuple(checks.get(key, [])),
-                error=failures.get(step),
-            )
-        )
-    return EntitiesRunReport(run_id=run_id, success=success, seconds=seconds, entities=outcomes)
-
-
-def _value(metadata: Mapping[str, Any], key: str, default: Any) -> Any:
-    item = metadata.get(key)
-    return default if item is None else item.value
-
-
-def _failure_message(data: Any) -> str:
-    """The engine's message: a ``Failure``'s description, else the innermost error's message."""
-    if data.user_failure_data is not None and data.user_failure_data.description:
-        return data.user_failure_data.description
-    error = data.error
-    if error is None:
-        return "step failed"
-    while error.cause is not None:
-        error = error.cause
-    return error.message.strip()
+        reader.read(entry)
+    return EntitiesRunReport(run_id=run_id, success=success, seconds=seconds, entities=reader.outcomes())

@@ -1,8 +1,8 @@
-"""A sensor per Parquet-home flow: run the entities whose source files changed.
+"""A sensor per flow whose home is ``watchable`` (Parquet folders): run the entities whose source changed.
 
-The cursor maps each entity to a digest of its files' (path, size, mtime) stamps,
-so it stays small however many files a folder holds. A missing source folder
-counts as "no files" (not an error): the entity is requested once files appear.
+The cursor maps each entity to the home's change token (for Parquet, a digest of its
+files' stamps), so it stays small however many files a folder holds. An empty token
+means "nothing there yet": the entity is requested once data appears.
 """
 
 from __future__ import annotations
@@ -13,8 +13,6 @@ from collections.abc import Mapping, Sequence
 
 from dagster import AssetSelection, AssetSpec, RunRequest, SensorDefinition, SensorEvaluationContext, SensorResult, sensor
 
-from hygge_core.errors import HomeError
-from hygge_core.homes.parquet import ParquetHomeConfig, list_files
 from hygge_core.project import EntityPlan, Project
 from hygge_dagster.constants import sanitize
 
@@ -24,7 +22,7 @@ MINIMUM_INTERVAL_SECONDS = 30
 def build_sensors(project: Project, specs_by_key: Mapping[str, AssetSpec]) -> list[SensorDefinition]:
     sensors = []
     for flow in project.flows:
-        watched = [(plan, specs_by_key[plan.key]) for plan in project.entities(flow) if isinstance(plan.home, ParquetHomeConfig)]
+        watched = [(plan, specs_by_key[plan.key]) for plan in project.entities(flow) if plan.home_class.watchable]
         if watched:
             sensors.append(files_sensor(flow, watched))
     return sensors
@@ -39,7 +37,7 @@ def files_sensor(flow: str, watched: Sequence[tuple[EntityPlan, AssetSpec]]) -> 
     )
     def _sensor(context: SensorEvaluationContext) -> SensorResult:
         seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
-        now = {plan.entity: files_digest(plan) for plan, _ in watched}
+        now = {plan.entity: plan.create_home().change_token() for plan, _ in watched}
         changed = [(plan, spec) for plan, spec in watched if now[plan.entity] and now[plan.entity] != seen.get(plan.entity)]
         requests = []
         if changed:
@@ -49,20 +47,3 @@ def files_sensor(flow: str, watched: Sequence[tuple[EntityPlan, AssetSpec]]) -> 
         return SensorResult(run_requests=requests, cursor=json.dumps(now, sort_keys=True))
 
     return _sensor
-
-
-def files_digest(plan: EntityPlan) -> str:
-    """A digest of the entity's source files, or ``""`` when it has none yet."""
-    assert isinstance(plan.home, ParquetHomeConfig)
-    try:
-        files = list_files(plan.home.path)
-    except HomeError:
-        return ""
-    stamps = []
-    for path in files:
-        try:
-            stat = path.stat()
-        except FileNotFoundError:
-            continue
-        stamps.append((str(path), stat.st_size, stat.st_mtime_ns))
-    return hashlib.sha256(json.dumps(stamps).encode()).hexdigest() if stamps else ""

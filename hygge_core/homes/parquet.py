@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import errno
 import glob
+import hashlib
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,11 +22,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import Field
 
+from hygge_core.context import EntityContext
 from hygge_core.errors import HomeError
 from hygge_core.home import DiscoveryContext, Home, HomeConfig
-from hygge_core.publish import STAGING_DIR, STATE_DIR
 from hygge_core.schema import conform, unify
-from hygge_core.state import EntityState
+from hygge_core.state import EntityState, StateUpdate
 from hygge_core.templates import folder_per_entity
 
 _GLOB_CHARACTERS = set("*?[")
@@ -52,9 +54,10 @@ class ParquetHomeConfig(HomeConfig):
 
 class ParquetHome(Home, type_name="parquet", config=ParquetHomeConfig):
     config: ParquetHomeConfig
+    watchable = True
 
-    def __init__(self, config: ParquetHomeConfig, plan: Any) -> None:
-        super().__init__(config, plan)
+    def __init__(self, config: ParquetHomeConfig, context: EntityContext) -> None:
+        super().__init__(config, context)
         self._schema: pa.Schema | None = None
         self._loaded: dict[str, dict[str, int]] = {}
         self._rows_in_window = 0
@@ -75,8 +78,8 @@ class ParquetHome(Home, type_name="parquet", config=ParquetHomeConfig):
     def schema(self) -> pa.Schema | None:
         return self._schema
 
-    def state_updates(self) -> dict[str, Any]:
-        return {"loaded_files": self._loaded}
+    def state_update(self) -> StateUpdate:
+        return StateUpdate(progress={"loaded_files": self._loaded})
 
     def source_row_count(self) -> int | None:
         return self._rows_in_window
@@ -94,6 +97,24 @@ class ParquetHome(Home, type_name="parquet", config=ParquetHomeConfig):
         for path in files:
             _open(path)
         return f"{len(files)} readable Parquet file(s) under {self.config.path}"
+
+    def change_token(self) -> str:
+        """A digest of every source file's (path, size, mtime) stamp; ``""`` while there are none.
+
+        A missing source folder counts as "no files", not as an error, so a sensor
+        requests the entity once files appear.
+        """
+        try:
+            files = list_files(self.config.path)
+        except HomeError:
+            return ""
+        stamps = []
+        for path in files:
+            try:
+                stamps.append((str(path), _stamp(path)))
+            except FileNotFoundError:
+                continue
+        return hashlib.sha256(json.dumps(stamps).encode()).hexdigest() if stamps else ""
 
     def _relative(self, path: Path) -> str:
         base = Path(self.config.path)
@@ -148,7 +169,8 @@ def _walk_parquet(root: Path) -> list[Path]:
 
 
 def _hidden(name: str) -> bool:
-    return name.startswith((".", "_")) or name in (STATE_DIR, STAGING_DIR)
+    """Names Parquet readers skip: hidden files and folders, and ``_``-prefixed ones such as a store's ``_hygge/``."""
+    return name.startswith((".", "_"))
 
 
 def _stamp(path: Path) -> dict[str, int]:

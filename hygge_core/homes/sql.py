@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 from pydantic import Field, model_validator
 
 from hygge_core.config import StrictModel
+from hygge_core.context import EntityContext
 from hygge_core.durations import Duration
 from hygge_core.errors import ConfigError, HomeError
 from hygge_core.home import DiscoveryContext, Home, HomeConfig
@@ -33,8 +34,9 @@ from hygge_core.sql.connection import ReadOptions, SqlConnection
 from hygge_core.sql.dialect import DIALECTS, Dialect, KeyRange, SelectColumn, TableName, Window
 from hygge_core.sql.partitions import plan_ranges
 from hygge_core.sql.reader import stream
-from hygge_core.state import EntityState, Watermark
+from hygge_core.state import EntityState, StateUpdate, Watermark
 from hygge_core.templates import substitute_entity
+from hygge_core.watermark import make_watermark, require_same_column, watermark_kind
 
 SEEN_KEY = "lookback_seen"
 COUNT_MARGIN_ROWS = 256  # batch rows beyond the count, for rows inserted between counting and reading
@@ -79,6 +81,9 @@ class SqlHomeConfig(HomeConfig):
             return None
         return self.table or self.entity
 
+    def lineage_name(self) -> str | None:
+        return self.source_table()
+
     def describe(self) -> str:
         what = f"query {self.query.strip()[:60]!r}" if self.query else f"table {self.source_table()}"
         return f"{self.type} {self.connection}: {what}"
@@ -99,8 +104,8 @@ class SqlHome(Home):
     config: SqlHomeConfig
     dialect_name: ClassVar[str]
 
-    def __init__(self, config: SqlHomeConfig, plan: Any) -> None:
-        super().__init__(config, plan)
+    def __init__(self, config: SqlHomeConfig, context: EntityContext) -> None:
+        super().__init__(config, context)
         self._schema: pa.Schema | None = None
         self._count: int | None = None
         self._watermark: Watermark | None = None
@@ -113,12 +118,12 @@ class SqlHome(Home):
     def _pool(self):  # type: ignore[no-untyped-def]
         from hygge_core.sql.pool import pool_for
 
-        connection = self.plan.connection
+        connection = self.context.connection
         if connection is None:
-            raise ConfigError(f"{self.plan.key}: home.connection {self.config.connection!r} is not defined under connections:")
+            raise ConfigError(f"{self.context.key}: home.connection {self.config.connection!r} is not defined under connections:")
         if connection.type != self.dialect_name:
-            raise ConfigError(f"{self.plan.key}: connection {self.config.connection!r} is type {connection.type}, but the home is {self.type_name}")
-        return pool_for(self.plan.connection_name or self.config.connection, connection)
+            raise ConfigError(f"{self.context.key}: connection {self.config.connection!r} is type {connection.type}, but the home is {self.type_name}")
+        return pool_for(self.context.connection_name or self.config.connection, connection)
 
     def read(self, previous: EntityState, run_type: str) -> Iterator[pa.RecordBatch]:
         pool = self._pool()
@@ -140,7 +145,7 @@ class SqlHome(Home):
             fetch_schema = published = None
 
         window = None
-        watermark = self.plan.watermark
+        watermark = self.context.watermark
         if run_type == "incremental" and watermark is not None and watermark.column:
             window = self._window(connection, relation, columns, previous)
             if window is None:
@@ -164,7 +169,7 @@ class SqlHome(Home):
                     during=f"{during}, {_describe_range(key_range)}",
                 )
 
-            batches: Generator[pa.RecordBatch, None, None] = read_ranges(pool, connection, ranges, read_range, label=self.plan.key)
+            batches: Generator[pa.RecordBatch, None, None] = read_ranges(pool, connection, ranges, read_range, label=self.context.key)
         else:
             if table_text is None and window is None:
                 query = self.config.query
@@ -213,7 +218,7 @@ class SqlHome(Home):
         if selected is not None and pa.types.is_timestamp(selected.mapping.arrow) and selected.mapping.arrow.tz:
             low, high = (v.replace(tzinfo=dt.UTC) if isinstance(v, dt.datetime) and v.tzinfo is None else v for v in (low, high))
         declared = selected.source.declared if selected is not None else None
-        return plan_ranges(name, low, high, settings.count, declared=declared, label=self.plan.key)
+        return plan_ranges(name, low, high, settings.count, declared=declared, label=self.context.key)
 
     def _partition_column(self, columns: list[SelectColumn], relation: str) -> SelectColumn:
         """The catalog column ``partitions.column`` names, if it is one hygge can split (integer, date, timestamp)."""
@@ -222,13 +227,13 @@ class SqlHome(Home):
         selected = next((c for c in columns if c.source.name == name), None)
         if selected is None:
             raise HomeError(
-                f"{self.plan.key}: home.partitions.column {name!r} is not a column of {relation}; "
+                f"{self.context.key}: home.partitions.column {name!r} is not a column of {relation}; "
                 f"columns: {', '.join(c.source.name for c in columns)}"
             )
         arrow = selected.mapping.arrow
         if not (pa.types.is_integer(arrow) or pa.types.is_date(arrow) or pa.types.is_timestamp(arrow)):
             raise HomeError(
-                f"{self.plan.key}: home.partitions.column {name!r} is {selected.source.declared}; "
+                f"{self.context.key}: home.partitions.column {name!r} is {selected.source.declared}; "
                 "partition on an integer, date or timestamp column"
             )
         return selected
@@ -238,7 +243,7 @@ class SqlHome(Home):
         rows = connection.fetch_all(query, during=f"reading the columns of {table}", parameters=parameters).to_pylist()
         if not rows:
             raise HomeError(
-                f"{self.plan.key}: table {table} not found on {connection.target.label} (or this login cannot see it); "
+                f"{self.context.key}: table {table} not found on {connection.target.label} (or this login cannot see it); "
                 "check home.table, or list what exists with entities: {include: ['*']}"
             )
         return self.dialect.select_columns([self.dialect.source_column(row) for row in rows])
@@ -247,11 +252,11 @@ class SqlHome(Home):
         self, connection: SqlConnection, relation: str, columns: list[SelectColumn] | None, previous: EntityState
     ) -> Window | None:
         """The rows this incremental run reads, or ``None`` when there is nothing new."""
-        settings = self.plan.watermark
+        settings = self.context.watermark
         column_name = settings.column
         selected = next((c for c in columns or [] if c.source.name == column_name), None)
         if columns is not None and selected is None:
-            raise HomeError(f"{self.plan.key}: watermark column {column_name!r} is not a column of {relation}; columns: {', '.join(c.source.name for c in columns)}")
+            raise HomeError(f"{self.context.key}: watermark column {column_name!r} is not a column of {relation}; columns: {', '.join(c.source.name for c in columns)}")
         declared = selected.source.declared if selected is not None else None
         found = connection.fetch_all(self.dialect.max_query(column_name, relation), during=f"finding MAX({column_name}) of {relation}")
         upper = found.column(0)[0].as_py() if found.num_rows else None
@@ -259,24 +264,20 @@ class SqlHome(Home):
             return None
         if selected is not None and pa.types.is_timestamp(selected.mapping.arrow) and selected.mapping.arrow.tz and isinstance(upper, dt.datetime):
             upper = upper.replace(tzinfo=dt.UTC)
-        kind = _kind(upper, self.plan.key, column_name)
-        self._watermark = Watermark(column=column_name, kind=kind, value=upper.isoformat() if kind in ("datetime", "date") else str(upper))
+        kind = watermark_kind(found.schema.field(0).type, column=column_name, label=self.context.key)
+        self._watermark = make_watermark(column_name, kind, upper)
         lower = None
         stored = previous.watermark
         if stored is not None:
-            if stored.column != column_name:
-                raise HomeError(
-                    f"{self.plan.key}: the stored watermark is on {stored.column!r} but the flow now says {column_name!r}; "
-                    "run once with --full-drop to start over on the new column"
-                )
+            require_same_column(stored, column_name, kind, label=self.context.key)
             lower = stored.as_python()
             if kind == "datetime" and isinstance(lower, dt.datetime) and (lower.tzinfo is None) != (upper.tzinfo is None):
                 lower = lower.replace(tzinfo=upper.tzinfo)
             if settings.lookback is not None:
                 if kind not in ("datetime", "date"):
-                    raise HomeError(f"{self.plan.key}: watermark.lookback needs a date or timestamp column; {column_name!r} is {kind}")
+                    raise HomeError(f"{self.context.key}: watermark.lookback needs a date or timestamp column; {column_name!r} is {kind}")
                 if not settings.key_columns:
-                    raise HomeError(f"{self.plan.key}: watermark.lookback needs watermark.key so re-read rows can be recognised")
+                    raise HomeError(f"{self.context.key}: watermark.lookback needs watermark.key so re-read rows can be recognised")
                 lower = lower - settings.lookback
             if lower >= upper and settings.lookback is None:
                 self._watermark = stored
@@ -286,7 +287,7 @@ class SqlHome(Home):
     # --- lookback de-duplication ----------------------------------------------------------------
 
     def _lookback_filter(self, previous: EntityState, window: Window | None):  # type: ignore[no-untyped-def]
-        settings = self.plan.watermark
+        settings = self.context.watermark
         if window is None or settings is None or settings.lookback is None:
             return None
         self._seen = {"rows": []}
@@ -301,7 +302,7 @@ class SqlHome(Home):
         def drop_seen(batch: pa.RecordBatch) -> pa.RecordBatch:
             missing = [name for name in [*keys, column] if name not in batch.schema.names]
             if missing:
-                raise HomeError(f"{self.plan.key}: watermark.key column(s) {', '.join(missing)} are not in the data")
+                raise HomeError(f"{self.context.key}: watermark.key column(s) {', '.join(missing)} are not in the data")
             values = zip(*(batch.column(name).to_pylist() for name in keys), _as_text(batch.column(column)), strict=True)
             mask = pa.array([tuple(map(_key_text, v)) not in seen for v in values], type=pa.bool_())
             return batch.filter(mask)
@@ -310,7 +311,7 @@ class SqlHome(Home):
 
     def _remember_tail(self, batch: pa.RecordBatch, window: Window | None) -> None:
         """Keep (key, watermark) of rows inside the lookback span below the new upper bound, for the next run."""
-        settings = self.plan.watermark
+        settings = self.context.watermark
         if self._seen is None or window is None or settings is None or settings.lookback is None or batch.num_rows == 0:
             return
         column = batch.column(settings.column)
@@ -334,13 +335,8 @@ class SqlHome(Home):
     def source_row_count(self) -> int | None:
         return self._count
 
-    def state_updates(self) -> dict[str, Any]:
-        updates: dict[str, Any] = {}
-        if self._watermark is not None:
-            updates["watermark"] = self._watermark
-        if self._seen is not None:
-            updates[SEEN_KEY] = self._seen
-        return updates
+    def state_update(self) -> StateUpdate:
+        return StateUpdate(progress={SEEN_KEY: self._seen} if self._seen is not None else {}, watermark=self._watermark)
 
     @classmethod
     def discover(cls, config: HomeConfig, plan_context: DiscoveryContext) -> list[str]:
@@ -366,20 +362,6 @@ class SqlHome(Home):
                 return f"{connection.target.label}: table {table} readable, {len(columns)} column(s)"
             connection.ping()
             return f"{connection.target.label}: connected"
-
-
-def _kind(value: Any, label: str, column: str) -> str:
-    if isinstance(value, bool):
-        raise HomeError(f"{label}: watermark column {column!r} is boolean; use an integer, date or timestamp column")
-    if isinstance(value, int):
-        return "int"
-    if isinstance(value, dt.datetime):
-        return "datetime"
-    if isinstance(value, dt.date):
-        return "date"
-    if isinstance(value, str):
-        return "string"
-    raise HomeError(f"{label}: watermark column {column!r} holds {type(value).__name__} values; use an integer, date or timestamp column")
 
 
 def _describe_range(key_range: KeyRange) -> str:

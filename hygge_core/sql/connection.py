@@ -15,6 +15,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 import pyarrow as pa
@@ -39,7 +40,7 @@ class ReadOptions:
 
 
 class SqlConnection(ABC):
-    """One open ODBC connection; subclasses set ``_handle`` (the driver's connection) and ``_error_type``."""
+    """One open ODBC connection, opened by a driver library that subclasses name (``_driver``, ``_connect``)."""
 
     _handle: Any
     _error_type: type[Exception]
@@ -48,6 +49,24 @@ class SqlConnection(ABC):
         self.target = target
         self.opened_at = time.monotonic()
         self.broken = False
+        driver = self._driver()
+        self._error_type = driver.Error
+        try:
+            self._handle = self._connect(driver, target)
+        except self._error_type as exc:
+            raise self._fail(exc, "connecting") from None
+        for statement in target.session_setup:
+            self.execute(statement, during="setting up the session")
+
+    @staticmethod
+    @abstractmethod
+    def _driver() -> ModuleType:
+        """The driver module (imported at the point of use); its ``Error`` is what ``_fail`` classifies."""
+
+    @staticmethod
+    @abstractmethod
+    def _connect(driver: ModuleType, target: ConnectTarget) -> Any:
+        """Open the driver's connection handle."""
 
     @abstractmethod
     def read_batches(
@@ -88,16 +107,13 @@ class SqlConnection(ABC):
 
 
 class ArrowOdbcConnection(SqlConnection):
-    def __init__(self, target: ConnectTarget) -> None:
-        super().__init__(target)
-        arrow_odbc = drivers.import_arrow_odbc()
-        self._error_type = arrow_odbc.Error
-        try:
-            self._handle: Any = arrow_odbc.connect(target.connection_string, login_timeout_sec=target.login_timeout_seconds)
-        except arrow_odbc.Error as exc:
-            raise self._fail(exc, "connecting") from None
-        for statement in target.session_setup:
-            self.execute(statement, during="setting up the session")
+    @staticmethod
+    def _driver() -> ModuleType:
+        return drivers.import_arrow_odbc()
+
+    @staticmethod
+    def _connect(driver: ModuleType, target: ConnectTarget) -> Any:
+        return driver.connect(target.connection_string, login_timeout_sec=target.login_timeout_seconds)
 
     def read_batches(
         self, query: str, schema: pa.Schema | None, options: ReadOptions, *, during: str, parameters: Sequence[str] | None = None
@@ -125,23 +141,18 @@ class ArrowOdbcConnection(SqlConnection):
 
 
 class PyodbcConnection(SqlConnection):
-    def __init__(self, target: ConnectTarget) -> None:
-        super().__init__(target)
-        pyodbc = drivers.import_pyodbc()
-        self._error_type = pyodbc.Error
+    @staticmethod
+    def _driver() -> ModuleType:
+        return drivers.import_pyodbc()
+
+    @staticmethod
+    def _connect(driver: ModuleType, target: ConnectTarget) -> Any:
         attrs: dict[int, Any] = {}
         if target.token_source is not None:
             from hygge_core.sql.auth import SQL_COPT_SS_ACCESS_TOKEN
 
             attrs[SQL_COPT_SS_ACCESS_TOKEN] = target.token_source.packed()
-        try:
-            self._handle = pyodbc.connect(
-                target.connection_string, autocommit=True, timeout=target.login_timeout_seconds, attrs_before=attrs or None
-            )
-        except pyodbc.Error as exc:
-            raise self._fail(exc, "connecting") from None
-        for statement in target.session_setup:
-            self.execute(statement, during="setting up the session")
+        return driver.connect(target.connection_string, autocommit=True, timeout=target.login_timeout_seconds, attrs_before=attrs or None)
 
     def read_batches(
         self, query: str, schema: pa.Schema | None, options: ReadOptions, *, during: str, parameters: Sequence[str] | None = None

@@ -13,6 +13,7 @@ import glob
 import importlib
 import os
 import platform
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -56,29 +57,30 @@ def _import_driver(module: str, *, package: str) -> ModuleType:
 
 def mssql_driver(configured: str | None = None) -> str:
     """The value for ``DRIVER=`` in a SQL Server connection string."""
-    if configured:
-        return _configured(configured, MSSQL_INSTALL_HINT)
-    registered = registered_drivers()
-    for name in MSSQL_REGISTERED:
-        if name in registered:
-            return name
-    shipped = shipped_msodbcsql()
-    if shipped is not None:
-        return str(shipped)
-    raise HomeError(f"no SQL Server ODBC driver found (registered: {', '.join(registered) or 'none'}); {MSSQL_INSTALL_HINT}")
+    return _find_driver("SQL Server", configured, MSSQL_REGISTERED, MSSQL_INSTALL_HINT, fallback=shipped_msodbcsql)
 
 
 def postgres_driver(configured: str | None = None) -> str:
+    """The value for ``DRIVER=`` in a PostgreSQL connection string."""
+    return _find_driver("PostgreSQL", configured, POSTGRES_REGISTERED, POSTGRES_INSTALL_HINT, fallback=_installed_psqlodbc)
+
+
+def _find_driver(database: str, configured: str | None, names: tuple[str, ...], hint: str, *, fallback: Callable[[], Path | None]) -> str:
+    """The configured driver, else the first of ``names`` unixODBC has registered, else a library file found on disk."""
     if configured:
-        return _configured(configured, POSTGRES_INSTALL_HINT)
+        return _configured(configured, hint)
     registered = registered_drivers()
-    for name in POSTGRES_REGISTERED:
+    for name in names:
         if name in registered:
             return name
-    for library in POSTGRES_LIBRARIES:
-        if Path(library).is_file():
-            return library
-    raise HomeError(f"no PostgreSQL ODBC driver found (registered: {', '.join(registered) or 'none'}); {POSTGRES_INSTALL_HINT}")
+    found = fallback()
+    if found is not None:
+        return str(found)
+    raise HomeError(f"no {database} ODBC driver found (registered: {', '.join(registered) or 'none'}); {hint}")
+
+
+def _installed_psqlodbc() -> Path | None:
+    return next((Path(library) for library in POSTGRES_LIBRARIES if Path(library).is_file()), None)
 
 
 def shipped_msodbcsql() -> Path | None:

@@ -29,7 +29,7 @@ class SqlPoolResource(dg.ConfigurableResource):
     connection: str = Field(description="a name under the project's connections:")
 
     def connection_config(self) -> ConnectionConfig:
-        from hygge_core.project import load_project
+        from hygge_core.loading import load_project
 
         connections = load_project(self.project).config.connections
         if self.connection not in connections:

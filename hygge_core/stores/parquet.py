@@ -12,19 +12,23 @@ import errno
 import os
 import shutil
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import Field
 
 from hygge_core import publish
+from hygge_core.config import RunType
 from hygge_core.errors import StoreError
 from hygge_core.log import get_logger
 from hygge_core.schema import conform
 from hygge_core.state import EntityState
 from hygge_core.store import PublishResult, Store, StoreConfig, StoreSession, StoreWriter
 from hygge_core.templates import folder_per_entity
+
+if TYPE_CHECKING:
+    import polars as pl
 
 log = get_logger("store.parquet")
 
@@ -55,6 +59,7 @@ class ParquetStoreConfig(StoreConfig):
 
 class ParquetStore(Store, type_name="parquet", config=ParquetStoreConfig):
     config: ParquetStoreConfig
+    scannable = True
 
     @property
     def entity_dir(self) -> Path:
@@ -76,34 +81,41 @@ class ParquetStore(Store, type_name="parquet", config=ParquetStoreConfig):
         while not probe_root.exists():
             probe_root = probe_root.parent
         if not os.access(probe_root, os.W_OK | os.X_OK):
-            raise StoreError(f"{self.plan.key}: cannot write under {probe_root}: permission denied")
+            raise StoreError(f"{self.context.key}: cannot write under {probe_root}: permission denied")
         return f"can write under {probe_root}"
+
+    def scan(self, state: EntityState) -> pl.LazyFrame | None:
+        import polars as pl
+
+        files = [str(self.entity_dir / name) for name in state.files]
+        return pl.scan_parquet(files) if files else None
 
 
 def read_state(entity_dir: Path) -> EntityState:
     state_file = entity_dir / publish.STATE_DIR / publish.STATE_FILE
     try:
-        return EntityState.model_validate_json(state_file.read_text(encoding="utf-8"))
+        text = state_file.read_text(encoding="utf-8")
     except FileNotFoundError:
         return EntityState()
-    except (OSError, ValueError) as exc:
+    except OSError as exc:
         raise StoreError(
             f"cannot read entity state {state_file}: {exc}; if the file was edited or damaged, move the entity folder "
             f"{entity_dir} aside and run a full drop to rebuild it"
         ) from exc
+    return EntityState.from_json(text, where=str(state_file))
 
 
 class ParquetSession(StoreSession):
     def __init__(self, store: ParquetStore) -> None:
         self.store = store
         entity_dir = store.entity_dir
-        self._lock = publish.EntityLock(entity_dir, label=store.plan.key)
+        self._lock = publish.EntityLock(entity_dir, label=store.context.key)
         with store_errors(entity_dir, "prepare"):
             self._lock.acquire()
         try:
             with store_errors(entity_dir, "recover"):
                 for action in publish.recover(entity_dir):
-                    log.info("[%s] recovered a killed run: %s", store.plan.key, action)
+                    log.info("[%s] recovered a killed run: %s", store.context.key, action)
             self._state = read_state(entity_dir)
         except BaseException:
             self._lock.release()
@@ -113,7 +125,7 @@ class ParquetSession(StoreSession):
     def state(self) -> EntityState:
         return self._state
 
-    def writer(self, *, run_id: str, run_type: str) -> ParquetWriter:
+    def writer(self, *, run_id: str, run_type: RunType) -> ParquetWriter:
         return ParquetWriter(self.store, run_id=run_id, incremental=run_type == "incremental")
 
     def close(self) -> None:
@@ -160,11 +172,13 @@ class ParquetWriter(StoreWriter):
             self._close_file()
         files = [str(p.relative_to(self.version)) for p in publish.iter_data_files(self.version)]
         new_bytes = sum(p.stat().st_size for p in self._new_files)
+        # Read back, not counted on the way in: the row_count check reconciles what the files hold.
+        new_rows = sum(pq.read_metadata(p).num_rows for p in self._new_files)
         final_state = state.model_copy(update={"files": files})
         with store_errors(self.entity_dir, "publish"):
             publish.write_commit_record(self.version, final_state.model_dump_json(indent=2))
             publish.publish_version(self.version, self.entity_dir)
-        return PublishResult(files=len(self._new_files), bytes=new_bytes, destination=str(self.entity_dir))
+        return PublishResult(files=len(self._new_files), bytes=new_bytes, rows=new_rows, destination=str(self.entity_dir))
 
     def abort(self) -> None:
         if self._writer is not None:

@@ -1,4 +1,4 @@
-"""A test-only home type: rows made in memory, with switches for the failures the Dagster tests need.
+"""Test-only home and store types: rows made in memory, with switches for the failures the Dagster tests need.
 
 It lives in its own module (not a test file) so multiprocess step processes can import it:
 ``materialize_entities`` imports the module that registered each custom home type.
@@ -9,13 +9,15 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import pyarrow as pa
 
+from hygge_core.config import RunType
 from hygge_core.errors import TransientError
 from hygge_core.home import Home, HomeConfig
 from hygge_core.state import EntityState
+from hygge_core.stores.parquet import ParquetSession, ParquetStore, ParquetStoreConfig, ParquetWriter
 
 
 class MemoryHomeConfig(HomeConfig):
@@ -27,6 +29,15 @@ class MemoryHomeConfig(HomeConfig):
     claimed_source_rows: int | None = None  # what the home says the source holds (default: rows)
     sleep: float = 0.0  # seconds spent reading, to make runs overlap if nothing stops them
     timeline: str | None = None  # folder for <entity>.start / <entity>.end wall-clock stamps
+    entity: str | None = None  # set per entity, like a SQL home's default table
+
+    @classmethod
+    def for_entity(cls, raw: dict[str, Any], entity: str, *, listed: bool) -> dict[str, Any]:
+        return {**super().for_entity(raw, entity, listed=listed), "entity": entity}
+
+    def lineage_name(self) -> str | None:
+        """Like a SQL table: a home with a connection reads the table named after its entity."""
+        return self.entity if self.connection else None
 
 
 class MemoryHome(Home, type_name="test_memory", config=MemoryHomeConfig):
@@ -35,7 +46,7 @@ class MemoryHome(Home, type_name="test_memory", config=MemoryHomeConfig):
     def read(self, previous: EntityState, run_type: str) -> Iterator[pa.Table]:
         timeline = Path(self.config.timeline) if self.config.timeline else None
         if timeline is not None:
-            (timeline / f"{self.plan.entity}.start").write_text(repr(time.time()))
+            (timeline / f"{self.context.entity}.start").write_text(repr(time.time()))
         time.sleep(self.config.sleep)
         for offset in range(0, self.config.rows, self.config.batch_rows):
             ids = range(offset, min(offset + self.config.batch_rows, self.config.rows))
@@ -43,12 +54,37 @@ class MemoryHome(Home, type_name="test_memory", config=MemoryHomeConfig):
             marker = Path(self.config.fail_once_marker) if self.config.fail_once_marker else None
             if marker is not None and offset >= 2 * self.config.batch_rows and not marker.exists():
                 marker.write_text("failed once")
-                raise TransientError(f"{self.plan.key}: connection lost (test)")
+                raise TransientError(f"{self.context.key}: connection lost (test)")
         if timeline is not None:
-            (timeline / f"{self.plan.entity}.end").write_text(repr(time.time()))
+            (timeline / f"{self.context.entity}.end").write_text(repr(time.time()))
 
     def schema(self) -> pa.Schema:
         return pa.schema([("id", pa.int64()), ("name", pa.string())])
 
     def source_row_count(self) -> int | None:
         return self.config.claimed_source_rows if self.config.claimed_source_rows is not None else self.config.rows
+
+
+class LossyStoreConfig(ParquetStoreConfig):
+    type: Literal["test_lossy"] = "test_lossy"  # type: ignore[assignment]  (a Parquet store under another name)
+
+
+class LossyStore(ParquetStore, type_name="test_lossy", config=LossyStoreConfig):
+    """A destination that loses rows after hygge handed them over: every batch's first row never lands.
+
+    Stands in for a tampered destination or a broken store; only a check that reads
+    back what was published can notice.
+    """
+
+    def session(self) -> ParquetSession:
+        return _LossySession(self)
+
+
+class _LossySession(ParquetSession):
+    def writer(self, *, run_id: str, run_type: RunType) -> ParquetWriter:
+        return _LossyWriter(self.store, run_id=run_id, incremental=run_type == "incremental")
+
+
+class _LossyWriter(ParquetWriter):
+    def write(self, data: pa.Table | pa.RecordBatch) -> None:
+        super().write(data.slice(1))

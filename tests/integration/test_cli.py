@@ -13,7 +13,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from hygge_core.cli.scaffold import sample_tables
+from hygge_cli.scaffold import sample_tables
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HYGGE = str(Path(sys.executable).with_name("hygge"))
@@ -245,6 +245,6 @@ def test_failed_error_check_fails_the_run_and_is_named(project: Path):
     config.write_text(config.read_text().replace("    run_type: full_drop\n", "    run_type: full_drop\n    watermark: {key: customer_id}\n", 1))
     completed = hygge("start", cwd=project)
     assert completed.returncode == 1, completed.stdout + completed.stderr
-    assert "FAILED   sample_to_lake/orders: ERROR check(s) failed: unique_key" in completed.stdout
+    assert "FAILED   sample_to_lake/orders: check unique_key failed: key (customer_id): 900 duplicate key row(s)" in completed.stdout
     assert "success  sample_to_lake/customers" in completed.stdout
     assert read_entity(project / "lake" / "orders").num_rows == 1000  # published; the check judges it afterwards

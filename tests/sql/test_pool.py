@@ -126,6 +126,8 @@ class FakeConnection(SqlConnection):
     def read_batches(self, *args, **kwargs):  # pragma: no cover - not used
         return iter(())
 
+    _driver = _connect = None  # pragma: no cover - __init__ above opens nothing
+
     def execute(self, statement: str, *, during: str) -> None:
         if random.random() < 0.05:
             raise HyggeError("ping failed")

@@ -39,5 +39,5 @@ def test_importing_the_engine_and_loading_a_project_loads_no_driver_or_dagster(w
 
 
 def test_the_cli_entry_point_imports_nothing_heavy_until_a_command_needs_it():
-    loaded = modules_after("import hygge_core.cli")
+    loaded = modules_after("import hygge_cli")
     assert sorted(set(HEAVY) & loaded) == []

@@ -6,8 +6,8 @@ import argparse
 import os
 import sys
 
-from hygge_core.cli.instance import dagster_home
-from hygge_core.project import find_project_file
+from hygge_cli.instance import dagster_home
+from hygge_core.loading import find_project_file
 
 
 def run_dev(args: argparse.Namespace) -> int:

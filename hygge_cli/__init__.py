@@ -1,5 +1,5 @@
 """The ``hygge`` command line: ``init``, ``start``, ``debug`` and ``dev``."""
 
-from hygge_core.cli.main import main
+from hygge_cli.main import main
 
 __all__ = ["main"]

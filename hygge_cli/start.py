@@ -15,11 +15,12 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from hygge_core.cli.instance import dagster_home
-from hygge_core.cli.main import configure_logging
-from hygge_core.cli.reporters import JsonReporter, PlainReporter, Reporter, RichReporter, succeeded
+from hygge_cli.instance import dagster_home
+from hygge_cli.main import configure_logging
+from hygge_cli.reporters import JsonReporter, PlainReporter, Reporter, RichReporter
 from hygge_core.errors import ConfigError
-from hygge_core.project import EntityPlan, Project, load_project
+from hygge_core.loading import load_project
+from hygge_core.project import EntityPlan, Project
 
 SESSION_TAG = "hygge/cli_session"
 
@@ -38,7 +39,7 @@ def run_start(args: argparse.Namespace) -> int:
 
     from dagster import DagsterInstance
 
-    from hygge_core.cli.watch import RunWatcher
+    from hygge_cli.watch import RunWatcher
     from hygge_dagster.run import entity_steps, materialize_entities, reconstruct_job, type_modules
 
     reporter = make_reporter(args)
@@ -62,7 +63,7 @@ def run_start(args: argparse.Namespace) -> int:
     finally:
         reporter.close()
     reporter.summary(report)
-    ok = all(succeeded(outcome) for outcome in report.entities)
+    ok = report.ok
     if not ok and not args.verbose:
         reporter.message(f"Dagster's own log of this run: {dagster_log} (or run again with -v)")
     return 0 if ok else 1

@@ -50,19 +50,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "init":
-            from hygge_core.cli.init import run_init
+            from hygge_cli.init import run_init
 
             return run_init(args)
         if args.command == "start":
-            from hygge_core.cli.start import run_start
+            from hygge_cli.start import run_start
 
             return run_start(args)
         if args.command == "debug":
-            from hygge_core.cli.debug import run_debug
+            from hygge_cli.debug import run_debug
 
             return run_debug(args)
         if args.command == "dev":
-            from hygge_core.cli.dev import run_dev
+            from hygge_cli.dev import run_dev
 
             return run_dev(args)
     except ConfigError as error:

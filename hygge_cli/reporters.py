@@ -21,35 +21,13 @@ from rich.progress import SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 if TYPE_CHECKING:
-    from hygge_dagster.run import EntitiesRunReport, EntityOutcome
-
-
-def blocking_failures(outcome: EntityOutcome) -> list[str]:
-    """Names of the entity's failed ERROR-severity checks (row_count, unique_key).
-
-    The CLI fails a run on these even where Dagster would only stop downstream assets:
-    a load whose rows do not reconcile, or whose keys repeat, is not a success.
-    """
-    return [check.name for check in outcome.checks if not check.passed and check.severity == "ERROR"]
-
-
-def succeeded(outcome: EntityOutcome) -> bool:
-    return outcome.ok and not blocking_failures(outcome)
+    from hygge_dagster.outcomes import EntitiesRunReport, EntityOutcome
 
 
 def checks_text(outcome: EntityOutcome) -> str:
     if not outcome.checks:
         return "-"
     return f"{sum(check.passed for check in outcome.checks)}/{len(outcome.checks)}"
-
-
-def failure_text(outcome: EntityOutcome) -> str:
-    if outcome.error:
-        return outcome.error
-    failed = blocking_failures(outcome)
-    if failed:
-        return f"ERROR check(s) failed: {', '.join(failed)}"
-    return f"status {outcome.status}"
 
 
 class Reporter(ABC):
@@ -98,8 +76,8 @@ class PlainReporter(Reporter):
         self._line(f"progress {key}: {rows:,} rows ({rows_per_second:,.0f} rows/s)")
 
     def finished(self, outcome: EntityOutcome) -> None:
-        if not succeeded(outcome):
-            self._line(f"FAILED   {outcome.key}: {failure_text(outcome)}")
+        if not outcome.ok:
+            self._line(f"FAILED   {outcome.key}: {outcome.failure_text()}")
         elif not self.quiet:
             self._line(
                 f"{outcome.status:<8} {outcome.key}: {outcome.rows:,} rows in {outcome.seconds:.2f}s "
@@ -107,12 +85,12 @@ class PlainReporter(Reporter):
             )
 
     def summary(self, report: EntitiesRunReport) -> None:
-        failed = [outcome for outcome in report.entities if not succeeded(outcome)]
+        failed = [outcome for outcome in report.entities if not outcome.ok]
         word = "FAILED" if failed else "OK"
         total = len(report.entities)
         self._line(f"{word}: {total - len(failed)} of {total} entities succeeded, {report.rows:,} rows in {report.seconds:.2f}s (Dagster run {report.run_id})")
         for outcome in failed:
-            self._line(f"  failed: {outcome.key}: {failure_text(outcome)}")
+            self._line(f"  failed: {outcome.key}: {outcome.failure_text()}")
 
     def message(self, text: str) -> None:
         if not self.quiet:
@@ -143,10 +121,10 @@ class JsonReporter(Reporter):
     def summary(self, report: EntitiesRunReport) -> None:
         self._emit(
             "run_finished",
-            ok=all(succeeded(outcome) for outcome in report.entities),
+            ok=all(outcome.ok for outcome in report.entities),
             run_id=report.run_id,
             entities=len(report.entities),
-            failed=[outcome.key for outcome in report.entities if not succeeded(outcome)],
+            failed=[outcome.key for outcome in report.entities if not outcome.ok],
             rows=report.rows,
             seconds=round(report.seconds, 3),
         )
@@ -184,11 +162,11 @@ class RichReporter(Reporter):
 
     def finished(self, outcome: EntityOutcome) -> None:
         self.started(outcome.key)
-        ok = succeeded(outcome)
+        ok = outcome.ok
         mark = "[green]✓[/green]" if ok else "[red]✗[/red]"
         self._bars.update(self._tasks[outcome.key], description=f"{mark} {outcome.key}", rows=outcome.rows, rate=outcome.rows_per_second, total=1, completed=1)
         if not ok:
-            self.console.print(f"[red]failed[/red] {outcome.key}: {escape(failure_text(outcome))}")
+            self.console.print(f"[red]failed[/red] {outcome.key}: {escape(outcome.failure_text())}")
 
     def summary(self, report: EntitiesRunReport) -> None:
         self._bars.stop()
@@ -196,7 +174,7 @@ class RichReporter(Reporter):
         for column in ("entity", "status", "rows", "rows/s", "duration", "checks"):
             table.add_column(column, justify="right" if column in ("rows", "rows/s", "duration") else "left")
         for outcome in report.entities:
-            status = outcome.status if succeeded(outcome) else f"[red]{'check failed' if outcome.ok else outcome.status}[/red]"
+            status = outcome.status if outcome.ok else f"[red]{'check failed' if outcome.status != 'failed' else outcome.status}[/red]"
             table.add_row(escape(outcome.key), status, f"{outcome.rows:,}", f"{outcome.rows_per_second:,.0f}", f"{outcome.seconds:.2f}s", checks_text(outcome))
         seconds = report.seconds
         table.add_row("[bold]total", "", f"[bold]{report.rows:,}", f"{report.rows / seconds if seconds else 0:,.0f}", f"{seconds:.2f}s", "")
@@ -213,11 +191,11 @@ def _outcome_fields(outcome: EntityOutcome) -> dict[str, Any]:
     return {
         "entity": outcome.key,
         "status": outcome.status,
-        "ok": succeeded(outcome),
+        "ok": outcome.ok,
         "rows": outcome.rows,
         "seconds": round(outcome.seconds, 3),
         "rows_per_second": round(outcome.rows_per_second, 1),
         "attempts": outcome.attempts,
         "checks": {check.name: check.passed for check in outcome.checks},
-        "error": failure_text(outcome) if not succeeded(outcome) else None,
+        "error": outcome.failure_text() if not outcome.ok else None,
     }

@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from hygge_core.errors import ConfigError, HyggeError
-from hygge_core.project import load_project
+from hygge_core.loading import load_project
 
 
 def run_debug(args: argparse.Namespace) -> int:

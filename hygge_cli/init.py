@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hygge_core.cli.scaffold import scaffold
+from hygge_cli.scaffold import scaffold
 
 
 def run_init(args: argparse.Namespace) -> int:

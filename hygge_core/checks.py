@@ -1,0 +1,195 @@
+"""Integrity checks, computed by the engine from a run's result and the published data.
+
+The library API, the CLI and Dagster give the same verdicts because they all read
+these results: ``run_entity`` evaluates every check the entity declares, and a
+failed ERROR-severity check (``row_count``, ``unique_key``) fails the entity's
+outcome even though its data was already published. ``hygge_dagster`` only maps
+``CheckSpec`` and ``CheckResult`` to Dagster's check objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from hygge_core.project import EntityPlan
+    from hygge_core.result import EntityResult
+    from hygge_core.store import Store
+
+CheckName = Literal["row_count", "schema_drift", "not_empty", "unique_key"]
+Severity = Literal["ERROR", "WARN"]
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """A check an entity declares before anything runs; ``blocking`` ones stop downstream work in Dagster."""
+
+    name: CheckName
+    description: str
+    blocking: bool = False
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: CheckName
+    passed: bool
+    severity: Severity
+    description: str | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def fails_entity(self) -> bool:
+        """A failed ERROR check: the load does not reconcile, so the entity's outcome is a failure."""
+        return not self.passed and self.severity == "ERROR"
+
+    def message(self) -> str:
+        return f"check {self.name} failed: {self.description or 'no detail'}"
+
+
+def failed_checks_message(checks: Collection[CheckResult], *, published: bool) -> str | None:
+    """What a user reads when ERROR checks failed (``None`` when none did), in the library, the CLI and Dagster alike."""
+    failing = [check for check in checks if check.fails_entity]
+    if not failing:
+        return None
+    message = "; ".join(check.message() for check in failing)
+    return message + " (the data was published; fix the cause and run again)" if published else message
+
+
+def declared_checks(plan: EntityPlan) -> list[CheckSpec]:
+    """The checks this entity declares: the flow's ``checks:`` block, narrowed to what applies to it."""
+    enabled = plan.flow_config.checks
+    specs = []
+    if enabled.row_count:
+        specs.append(CheckSpec("row_count", "Rows written equal the rows the source reported for the loaded window.", blocking=True))
+    if enabled.schema_drift:
+        specs.append(CheckSpec("schema_drift", "Written columns and types match the previous load."))
+    if enabled.not_empty and plan.run_type == "full_drop":
+        specs.append(CheckSpec("not_empty", "A full drop landed at least one row."))
+    keys = key_columns(plan)
+    if enabled.unique_key and keys and plan.store_class.scannable:
+        specs.append(CheckSpec("unique_key", f"Key ({', '.join(keys)}) is unique and never null in the published data."))
+    return specs
+
+
+def evaluate_checks(plan: EntityPlan, result: EntityResult, store: Store, names: Collection[CheckName] | None = None) -> list[CheckResult]:
+    """A result for each declared check (of ``names`` when given). A check with nothing to judge passes and says why."""
+    wanted = [spec.name for spec in declared_checks(plan) if names is None or spec.name in names]
+    results = []
+    for name in wanted:
+        if name == "row_count":
+            results.append(_row_count(result))
+        elif name == "schema_drift":
+            results.append(_schema_drift(result) if result.published else _nothing_to_judge(name, "nothing published this run"))
+        elif name == "not_empty":
+            results.append(_not_empty(result))
+        else:
+            results.append(_unique_key(plan, store))
+    return results
+
+
+def key_columns(plan: EntityPlan) -> list[str]:
+    """The columns that must be unique together in the published data.
+
+    A full drop holds one row per key. An incremental entity is an append log in which
+    an updated row lands again with a later watermark, so there the key is unique
+    together with the watermark column: each version of a row exactly once.
+    """
+    if plan.watermark is None or not plan.watermark.key_columns:
+        return []
+    keys = list(plan.watermark.key_columns)
+    column = plan.watermark.column
+    if plan.run_type == "incremental" and column is not None and column not in keys:
+        keys.append(column)
+    return keys
+
+
+def _nothing_to_judge(name: CheckName, why: str) -> CheckResult:
+    return CheckResult(name, passed=True, severity="WARN", description=why)
+
+
+def _row_count(result: EntityResult) -> CheckResult:
+    """Three counts must agree: the source's window, the rows read, and the rows the destination holds from this run."""
+    problems = []
+    if result.rows_published is not None and result.rows_published != result.rows:
+        problems.append(f"the destination holds {result.rows_published:,} rows from this run but {result.rows:,} were read")
+    if result.source_rows is not None and result.rows != result.source_rows:
+        problems.append(f"wrote {result.rows:,} rows but the source reported {result.source_rows:,} for the window")
+    metadata: dict[str, Any] = {"rows_written": result.rows}
+    if result.source_rows is not None:
+        metadata["source_rows"] = result.source_rows
+    if result.rows_published is not None:
+        metadata["rows_published"] = result.rows_published
+    if result.source_rows is None and result.rows_published is None:
+        return CheckResult("row_count", passed=True, severity="ERROR", description="neither the source nor the destination can count rows cheaply: nothing to reconcile")
+    return CheckResult("row_count", passed=not problems, severity="ERROR", description="; ".join(problems) or None, metadata=metadata)
+
+
+def _not_empty(result: EntityResult) -> CheckResult:
+    if result.run_type != "full_drop":
+        return _nothing_to_judge("not_empty", "incremental run: no new rows is normal")
+    passed = result.rows > 0
+    return CheckResult(
+        "not_empty",
+        passed=passed,
+        severity="WARN",
+        description=None if passed else "the full drop landed zero rows; the destination is now empty",
+        metadata={"rows": result.rows},
+    )
+
+
+def _schema_drift(result: EntityResult) -> CheckResult:
+    current = [(item.name, str(item.type)) for item in result.schema] if result.schema is not None else []
+    previous = list(result.previous_columns)
+    if not previous:
+        return _nothing_to_judge("schema_drift", "first load: nothing to compare")
+    before, after = dict(previous), dict(current)
+    added = [name for name in after if name not in before]
+    removed = [name for name in before if name not in after]
+    changed = [f"{name}: {before[name]} -> {after[name]}" for name in after if name in before and before[name] != after[name]]
+    passed = not (added or removed or changed)
+    parts = [f"added {', '.join(added)}" if added else "", f"removed {', '.join(removed)}" if removed else "", f"changed {'; '.join(changed)}" if changed else ""]
+    return CheckResult(
+        "schema_drift",
+        passed=passed,
+        severity="WARN",
+        description=None if passed else "schema changed since the previous load: " + "; ".join(p for p in parts if p),
+        metadata={"added": added, "removed": removed, "changed": changed},
+    )
+
+
+def _unique_key(plan: EntityPlan, store: Store) -> CheckResult:
+    """Scan only the key columns of the published version, lazily, so memory stays small."""
+    import polars as pl
+
+    keys = key_columns(plan)
+    label = ", ".join(keys)
+    frame = store.scan(store.read_state())
+    if frame is None:
+        return CheckResult("unique_key", passed=True, severity="ERROR", description="no published data: nothing to check")
+    try:
+        counted = (
+            frame.select(keys)
+            .select(
+                pl.len().alias("rows"),
+                pl.struct(keys).n_unique().alias("unique"),
+                pl.any_horizontal([pl.col(k).is_null() for k in keys]).sum().alias("null_rows"),
+            )
+            .collect()
+        )
+    except pl.exceptions.ColumnNotFoundError as error:
+        return CheckResult(
+            "unique_key", passed=False, severity="ERROR", description=f"key column(s) {label} not found in the published data ({error}); fix watermark.key"
+        )
+    rows, unique, null_rows = (int(counted[name][0]) for name in ("rows", "unique", "null_rows"))
+    duplicates = rows - unique
+    passed = duplicates == 0 and null_rows == 0
+    problems = [f"{duplicates:,} duplicate key row(s)" if duplicates else "", f"{null_rows:,} row(s) with a null key" if null_rows else ""]
+    return CheckResult(
+        "unique_key",
+        passed=passed,
+        severity="ERROR",
+        description=None if passed else f"key ({label}): " + " and ".join(p for p in problems if p),
+        metadata={"rows": rows, "duplicate_rows": duplicates, "null_key_rows": null_rows},
+    )

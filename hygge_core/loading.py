@@ -1,0 +1,172 @@
+"""Read a project's YAML files into validated configuration, then plan it.
+
+A project is a folder with ``hygge.yml`` (found by walking up from the working
+directory) or a single YAML file named directly. Flows live inline under
+``flows:`` or as ``flows/<flow>/flow.yml`` with ``flows/<flow>/entities/*.yml``.
+Every problem found is reported at once, each naming its file and key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hygge_core.config import EntityConfig, FlowConfig, ProjectConfig
+from hygge_core.env_vars import MissingVariable, expand
+from hygge_core.errors import ConfigError
+from hygge_core.home import homes_registry
+from hygge_core.planning import FlowPlanner
+from hygge_core.project import Project
+from hygge_core.store import stores_registry
+from hygge_core.validation import Where, collect_problems, validate
+
+PROJECT_FILE_NAMES = ("hygge.yml", "hygge.yaml")
+
+
+def find_project_file(start: Path | str | None = None) -> Path:
+    """The project's YAML file: ``start`` itself if it is a file, else ``hygge.yml`` in it or a parent."""
+    origin = Path(start) if start is not None else Path.cwd()
+    if origin.is_file():
+        return origin.resolve()
+    if start is not None and not origin.exists():
+        raise ConfigError(f"project path {str(origin)!r} does not exist")
+    for folder in [origin.resolve(), *origin.resolve().parents]:
+        for name in PROJECT_FILE_NAMES:
+            candidate = folder / name
+            if candidate.is_file():
+                return candidate
+    raise ConfigError(
+        f"no hygge.yml in {str(origin.resolve())!r} or any folder above it; "
+        "run `hygge init NAME` to create a project, or pass -p/--project PATH"
+    )
+
+
+def load_project(path: Path | str | None = None, *, environ: Mapping[str, str] | None = None) -> Project:
+    """Read, validate and plan a project. Every problem found is reported at once."""
+    config_file = find_project_file(path)
+    root = config_file.parent
+    problems: list[str] = []
+
+    raw = _read_yaml(config_file, environ, problems) or {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{config_file.name}: (top level): expected a mapping of keys such as name:, flows:")
+    raw_flows = raw.pop("flows", None) or {}
+    if not isinstance(raw_flows, dict):
+        problems.append(f"{config_file.name}: flows: expected a mapping of flow names to flows")
+        raw_flows = {}
+    flow_sources: dict[str, tuple[Path, Any]] = {name: (config_file, body) for name, body in raw_flows.items()}
+    _read_flow_folders(root, config_file, flow_sources, environ, problems)
+
+    raw.setdefault("name", root.name)
+    top = collect_problems(problems, validate, ProjectConfig, raw, file=config_file.name, prefix="")
+    flows: dict[str, FlowConfig] = {}
+    places: dict[str, Where] = {}
+    for flow_name, (file, body) in flow_sources.items():
+        where = Where(_display(file, root), f"flows.{flow_name}" if file == config_file else "")
+        flow = collect_problems(problems, validate, FlowConfig, body, file=where.file, prefix=where.prefix)
+        block_problems = _check_blocks(body, where)
+        problems.extend(block_problems)
+        if flow is not None and not block_problems:
+            flows[flow_name] = flow
+            places[flow_name] = where
+    if problems or top is None:
+        raise ConfigError(list(dict.fromkeys(problems)))
+
+    config = top.model_copy(update={"flows": flows})
+    project = Project(name=config.name, root=root, config_file=config_file, config=config)
+    for flow_name, flow in flows.items():
+        planner = FlowPlanner(project.name, root, config.connections, flow_name, flow, places[flow_name])
+        project.plans.extend(collect_problems(problems, planner.plans) or [])
+    if problems:
+        raise ConfigError(problems)
+    return project
+
+
+def _check_blocks(body: Any, where: Where) -> list[str]:
+    """Validate a flow's home and store blocks on their own, so their typos are reported even when the flow has
+    other problems. Missing keys are left to the entity stage: entities may supply them."""
+    if not isinstance(body, dict):
+        return []
+    problems: list[str] = []
+    for part, registry in (("home", homes_registry), ("store", stores_registry)):
+        raw = body.get(part)
+        if not isinstance(raw, dict) or "type" not in raw:
+            continue
+        try:
+            model = registry.get(str(raw["type"]), where=where.at(f"{part}.type")).config_model
+            validate(model, raw, file=where.file, prefix=where.key(part))
+        except ConfigError as error:
+            problems.extend(p for p in error.problems if not p.endswith("required key is missing"))
+    return problems
+
+
+def _read_yaml(file: Path, environ: Mapping[str, str] | None, problems: list[str]) -> Any:
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        problems.append(f"{file}: cannot read: {exc.strerror or exc}")
+        return None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problems.append(f"{file.name}: invalid YAML{at}: {exc.problem or exc}")
+        return None
+    except yaml.YAMLError as exc:
+        problems.append(f"{file.name}: invalid YAML: {exc}")
+        return None
+    try:
+        return expand(data, environ=environ)
+    except MissingVariable as missing:
+        problems.append(
+            f"{file.name}: {missing.key_path}: environment variable {missing.name} is not set "
+            f"(set it, or write ${{{missing.name}:-default}})"
+        )
+        return None
+
+
+def _read_flow_folders(
+    root: Path, config_file: Path, flow_sources: dict[str, tuple[Path, Any]], environ: Mapping[str, str] | None, problems: list[str]
+) -> None:
+    flows_dir = root / "flows"
+    if not flows_dir.is_dir():
+        return
+    for flow_dir in sorted(p for p in flows_dir.iterdir() if p.is_dir()):
+        flow_file = next((flow_dir / n for n in ("flow.yml", "flow.yaml") if (flow_dir / n).is_file()), None)
+        if flow_file is None:
+            continue
+        if flow_dir.name in flow_sources:
+            problems.append(f"{_display(flow_file, root)}: flow {flow_dir.name!r} is also defined inline in {config_file.name}; keep one")
+            continue
+        body = _read_yaml(flow_file, environ, problems)
+        if not isinstance(body, dict):
+            if body is not None:
+                problems.append(f"{_display(flow_file, root)}: expected a mapping with home:, store: and entities:")
+            continue
+        entity_files = sorted([*flow_dir.glob("entities/*.yml"), *flow_dir.glob("entities/*.yaml")])
+        if entity_files:
+            entities = list(body.get("entities") or [])
+            for entity_file in entity_files:
+                entity = _read_yaml(entity_file, environ, problems)
+                if entity is None:
+                    entity = {}
+                if not isinstance(entity, dict):
+                    problems.append(f"{_display(entity_file, root)}: expected a mapping (name:, home:, store:, ...)")
+                    continue
+                entity.setdefault("name", entity_file.stem)
+                checked = collect_problems(problems, validate, EntityConfig, entity, file=_display(entity_file, root), prefix="")
+                if checked is not None:
+                    entities.append(entity)
+            body["entities"] = entities
+        flow_sources[flow_dir.name] = (flow_file, body)
+
+
+def _display(file: Path, root: Path) -> str:
+    try:
+        return str(file.relative_to(root))
+    except ValueError:
+        return str(file)

@@ -1,0 +1,204 @@
+"""Each entity's outcome in a Dagster run, read from the run's event log in one place.
+
+``hygge start`` shows a run live and then reports it; both views fold the same events
+(step starts and retries, progress lines, materialisations, observations, check
+evaluations, step failures) through ``RunEventReader``, so they can never disagree on
+a status, a row count or an error message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from dagster import AssetKey, DagsterEventType, EventLogEntry
+
+from hygge_core.checks import CheckResult, failed_checks_message
+from hygge_dagster import constants as c
+from hygge_dagster.progress import parse_progress_line
+
+OutcomeStatus = Literal["success", "skipped", "failed", "not_run"]
+"""``success``: published; ``skipped``: nothing new, destination unchanged; ``failed``: the step failed;
+``not_run``: the run ended before the entity's step ran."""
+
+
+@dataclass(frozen=True)
+class EntityOutcome:
+    """One entity's result in a run, as recorded in the instance's event log."""
+
+    flow: str
+    entity: str
+    asset_key: str
+    status: OutcomeStatus
+    rows: int = 0
+    rows_per_second: float = 0.0
+    seconds: float = 0.0
+    bytes: int = 0
+    files: int = 0
+    run_type: str | None = None
+    destination: str | None = None
+    attempts: int = 0
+    checks: tuple[CheckResult, ...] = ()
+    error: str | None = None
+    published: bool = False
+
+    @property
+    def key(self) -> str:
+        return f"{self.flow}/{self.entity}"
+
+    @property
+    def failing_checks(self) -> list[CheckResult]:
+        """Failed ERROR-severity checks: like the engine, hygge counts the entity as failed on these."""
+        return [check for check in self.checks if check.fails_entity]
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("success", "skipped") and not self.failing_checks
+
+    def failure_text(self) -> str:
+        return self.error or failed_checks_message(self.checks, published=self.published) or f"status {self.status}"
+
+
+@dataclass(frozen=True)
+class EntitiesRunReport:
+    run_id: str
+    success: bool
+    seconds: float
+    entities: list[EntityOutcome] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(outcome.ok for outcome in self.entities)
+
+    @property
+    def failed(self) -> list[EntityOutcome]:
+        return [outcome for outcome in self.entities if not outcome.ok]
+
+    @property
+    def rows(self) -> int:
+        return sum(outcome.rows for outcome in self.entities)
+
+
+class OutcomeListener(Protocol):
+    """Who wants to hear about entities while a run's events are read (the CLI's live view)."""
+
+    def started(self, key: str) -> None: ...
+
+    def progress(self, key: str, rows: int, rows_per_second: float) -> None: ...
+
+    def finished(self, outcome: EntityOutcome) -> None: ...
+
+
+@dataclass(frozen=True)
+class EntityStep:
+    """Where an entity's events come from: its asset key and the step that materialises it."""
+
+    entity: str  # flow/entity
+    asset_key: AssetKey
+    step_key: str
+
+
+class RunEventReader:
+    """Folds event log entries, in order, into per-entity outcomes; tells an optional listener as they happen."""
+
+    def __init__(self, steps: Sequence[EntityStep], listener: OutcomeListener | None = None) -> None:
+        self.steps = list(steps)
+        self.listener = listener
+        self._by_asset = {step.asset_key: step.entity for step in self.steps}
+        self._by_step: dict[str, list[str]] = {}
+        for step in self.steps:
+            self._by_step.setdefault(step.step_key, []).append(step.entity)
+        self._metadata: dict[str, Mapping[str, Any]] = {}
+        self._status: dict[str, OutcomeStatus] = {}
+        self._checks: dict[str, list[CheckResult]] = {}
+        self._attempts: dict[str, int] = {}
+        self._errors: dict[str, str] = {}
+        self._published: set[str] = set()
+
+    def read(self, entry: EventLogEntry) -> None:
+        event = entry.dagster_event
+        if event is None:
+            parsed = parse_progress_line(entry.user_message or "")
+            if parsed is not None and self.listener is not None:
+                self.listener.progress(*parsed)
+            return
+        data = event.event_specific_data
+        kind = event.event_type
+        if kind in (DagsterEventType.ASSET_MATERIALIZATION, DagsterEventType.ASSET_OBSERVATION):
+            entity = self._by_asset.get(event.asset_key)
+            if entity is not None:
+                materialized = kind == DagsterEventType.ASSET_MATERIALIZATION
+                self._metadata[entity] = data.materialization.metadata if materialized else data.asset_observation.metadata
+                self._status[entity] = "success" if materialized else "skipped"
+                if materialized:
+                    self._published.add(entity)
+        elif kind == DagsterEventType.ASSET_CHECK_EVALUATION:
+            entity = self._by_asset.get(data.asset_key)
+            if entity is not None:
+                self._checks.setdefault(entity, []).append(_check_result(data))
+        elif kind in (DagsterEventType.STEP_START, DagsterEventType.STEP_RESTARTED):
+            for entity in self._by_step.get(event.step_key or "", []):
+                self._attempts[entity] = self._attempts.get(entity, 0) + 1
+                if self.listener is not None:
+                    self.listener.started(entity)
+        elif kind in (DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE):
+            for entity in self._by_step.get(event.step_key or "", []):
+                if kind == DagsterEventType.STEP_FAILURE:
+                    self._status[entity] = "failed"
+                    if not _blocked_by_checks(data):  # then the checks' own messages say why
+                        self._errors[entity] = failure_message(data)
+                if self.listener is not None:
+                    self.listener.finished(self.outcome(entity))
+
+    def outcome(self, entity: str) -> EntityOutcome:
+        step = next(step for step in self.steps if step.entity == entity)
+        metadata = self._metadata.get(entity, {})
+        flow, _, name = entity.partition("/")
+        return EntityOutcome(
+            flow=flow,
+            entity=name,
+            asset_key=step.asset_key.to_user_string(),
+            status=self._status.get(entity, "not_run"),
+            rows=int(_value(metadata, c.META_ROW_COUNT, 0)),
+            rows_per_second=float(_value(metadata, c.META_ROWS_PER_SECOND, 0.0)),
+            seconds=float(_value(metadata, c.META_DURATION, 0.0)),
+            bytes=int(_value(metadata, c.META_BYTES, 0)),
+            files=int(_value(metadata, c.META_FILES, 0)),
+            run_type=_value(metadata, c.META_RUN_TYPE, None),
+            destination=_value(metadata, c.META_DESTINATION, None),
+            attempts=self._attempts.get(entity, 0),
+            checks=tuple(self._checks.get(entity, [])),
+            error=self._errors.get(entity),
+            published=entity in self._published,
+        )
+
+    def outcomes(self) -> list[EntityOutcome]:
+        return [self.outcome(step.entity) for step in self.steps]
+
+
+def failure_message(data: Any) -> str:
+    """The engine's message: a ``Failure``'s description, else the innermost error's message."""
+    if data.user_failure_data is not None and data.user_failure_data.description:
+        return data.user_failure_data.description
+    error = data.error
+    if error is None:
+        return "step failed"
+    while error.cause is not None:
+        error = error.cause
+    return error.message.strip()
+
+
+def _blocked_by_checks(data: Any) -> bool:
+    """Whether the step failed only because a blocking check failed after the load (Dagster's own error)."""
+    return data.error is not None and data.error.cls_name == "DagsterAssetCheckFailedError"
+
+
+def _check_result(data: Any) -> CheckResult:
+    metadata = {key: value.value for key, value in (data.metadata or {}).items()}
+    return CheckResult(data.check_name, passed=data.passed, severity=data.severity.value, description=data.description, metadata=metadata)
+
+
+def _value(metadata: Mapping[str, Any], key: str, default: Any) -> Any:
+    item = metadata.get(key)
+    return default if item is None else item.value
