@@ -53,7 +53,7 @@ class EntityLock:
 
     def acquire(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -129,6 +129,8 @@ def publish_version(version: Path, entity_dir: Path) -> None:
     """Make ``version`` the entity folder in one step; the previous version is removed afterwards."""
     if not (version / STATE_DIR / STATE_FILE).is_file():
         raise StoreError(f"refusing to publish {version}: it has no commit record")
+    if entity_dir.is_symlink():  # checked when the run started; checked again, a link swapped in since must not be followed
+        raise StoreError(f"refusing to publish to {entity_dir}: it is a symbolic link; hygge never writes through a link")
     if entity_dir.exists():
         if exchange(version, entity_dir):
             fsync_dir(entity_dir.parent)
@@ -204,7 +206,7 @@ def _leftovers(root: Path, entity_dir: Path) -> list[Path]:
         for suffix in (_NEW, _OLD):
             if path.name.startswith(prefix) and path.name.endswith(suffix):
                 run_id = path.name[len(prefix) : -len(suffix)]
-                if run_id and "." not in run_id and path.is_dir():
+                if run_id and "." not in run_id and path.is_dir() and not path.is_symlink():
                     found.append(path)
     return sorted(found)
 

@@ -25,6 +25,7 @@ from hygge_core.log import get_logger
 from hygge_core.schema import conform
 from hygge_core.state import EntityState
 from hygge_core.store import PublishResult, Store, StoreConfig, StoreSession, StoreWriter
+from hygge_core.stores import ownership
 from hygge_core.templates import folder_per_entity
 
 if TYPE_CHECKING:
@@ -51,7 +52,8 @@ class ParquetStoreConfig(StoreConfig):
         return folder_per_entity(raw, entity, listed=listed)
 
     def resolve_paths(self, root: Path) -> ParquetStoreConfig:
-        return self.model_copy(update={"path": str((root / self.path).resolve())})
+        # normpath, not resolve(): a symlinked entity folder must be refused, not followed to its target.
+        return self.model_copy(update={"path": os.path.normpath(root / self.path)})
 
     def describe(self) -> str:
         return f"parquet folder {self.path}"
@@ -75,7 +77,14 @@ class ParquetStore(Store, type_name="parquet", config=ParquetStoreConfig):
     def session(self) -> ParquetSession:
         return ParquetSession(self)
 
+    def check_ownership(self) -> None:
+        """The store-side rules of ``hygge_core.stores.ownership``; the entity's lock is not needed for them."""
+        ownership.check_destination(self.entity_dir, project_root=self.context.project_root)
+        ownership.check_not_symlink(publish.staging_root(self.entity_dir), what="the staging folder")
+        ownership.check_owned(self.entity_dir)
+
     def check(self) -> str:
+        self.check_ownership()
         parent = self.entity_dir.parent
         probe_root = parent
         while not probe_root.exists():
@@ -110,12 +119,14 @@ class ParquetSession(StoreSession):
         self.store = store
         entity_dir = store.entity_dir
         self._lock = publish.EntityLock(entity_dir, label=store.context.key)
+        store.check_ownership()
         with store_errors(entity_dir, "prepare"):
             self._lock.acquire()
         try:
             with store_errors(entity_dir, "recover"):
                 for action in publish.recover(entity_dir):
                     log.info("[%s] recovered a killed run: %s", store.context.key, action)
+            ownership.check_owned(entity_dir)  # again: recovery may have put a version back
             self._state = read_state(entity_dir)
         except BaseException:
             self._lock.release()
