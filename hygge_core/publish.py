@@ -4,7 +4,8 @@ Every run, full drop or incremental, builds the complete next version of the
 entity folder beside the current one, in ``<parent>/.hygge-staging/``:
 
 * full drop: only the new files;
-* incremental: hard links to every current data file plus the new files.
+* incremental: hard links to every data file the commit record lists, plus the new files;
+* both: hard links to entries that are not hygge's, so publishing leaves them where they are.
 
 The version's commit record, ``_hygge/state.json`` (watermark included), is
 written last and fsynced. Publishing is then one ``renameat2(RENAME_EXCHANGE)``:
@@ -25,7 +26,7 @@ import errno
 import fcntl
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Sequence
 from pathlib import Path
 
 from hygge_core.errors import StoreError, TransientError
@@ -77,38 +78,42 @@ def new_version_dir(entity_dir: Path, run_id: str) -> Path:
     return staging_root(entity_dir) / f"{entity_dir.name}.{run_id}{_NEW}"
 
 
-def start_version(entity_dir: Path, run_id: str, *, carry_over: bool) -> Path:
-    """Create the folder for the next version; with ``carry_over``, hard-link the current data files into it."""
+def start_version(entity_dir: Path, run_id: str, *, carry: Sequence[str], keep: Sequence[str]) -> Path:
+    """Create the folder for the next version.
+
+    ``carry``: data files of the current version (relative paths) hard-linked into the new one;
+    an incremental run passes the files its commit record lists, a full drop none.
+    ``keep``: entries that are not hygge's (files a user put in the entity folder), linked
+    into the new version too so that publishing leaves them where they are; they are never
+    listed in the new commit record.
+    """
     version = new_version_dir(entity_dir, run_id)
     version.mkdir(parents=True)
-    if carry_over and entity_dir.is_dir():
-        try:
-            _carry_over(entity_dir, version)
-        except BaseException:
-            # No writer exists yet to abort: a half-made copy (disk full while copying) goes now.
-            shutil.rmtree(version, ignore_errors=True)
-            raise
+    try:
+        for relative in [*carry, *keep]:
+            _link(entity_dir / relative, version / relative)
+    except BaseException:
+        # No writer exists yet to abort: a half-made copy (disk full while copying) goes now.
+        shutil.rmtree(version, ignore_errors=True)
+        raise
     return version
 
 
-def _carry_over(entity_dir: Path, version: Path) -> None:
-    """Hard-link (or, where linking is refused, copy) every current data file into ``version``."""
-    for source in iter_data_files(entity_dir):
-        target = version / source.relative_to(entity_dir)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.link(source, target)
-        except OSError as exc:
-            if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
-                raise
+def _link(source: Path, target: Path) -> None:
+    """Hard-link ``source`` (never following a symlink) to ``target``, copying where linking is refused."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if source.is_dir() and not source.is_symlink():
+        target.mkdir(exist_ok=True)
+        return
+    try:
+        os.link(source, target, follow_symlinks=False)
+    except OSError as exc:
+        if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
+            raise
+        if source.is_symlink():
+            os.symlink(os.readlink(source), target)
+        else:
             shutil.copy2(source, target)
-
-
-def iter_data_files(version: Path) -> Iterator[Path]:
-    """Every file of a version except its ``_hygge`` state folder, in a stable order."""
-    for path in sorted(version.rglob("*")):
-        if path.is_file() and STATE_DIR not in path.relative_to(version).parts:
-            yield path
 
 
 def write_commit_record(version: Path, payload: str) -> None:

@@ -54,6 +54,7 @@ class EntityState(BaseModel):
     committed_at: datetime | None = None
     rows_last_run: int = 0
     files: list[str] = Field(default_factory=list, description="data files of the published version, relative to it")
+    sizes: dict[str, int] = Field(default_factory=dict, description="bytes of each listed file, checked before a run builds on it")
     columns: list[tuple[str, str]] = Field(default_factory=list, description="(name, arrow type) of the written schema")
     watermark: Watermark | None = None
     home: dict[str, Any] = Field(default_factory=dict, description="home-specific progress, e.g. Parquet files already loaded")

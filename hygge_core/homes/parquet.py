@@ -117,13 +117,28 @@ class ParquetHome(Home, type_name="parquet", config=ParquetHomeConfig):
         return hashlib.sha256(json.dumps(stamps).encode()).hexdigest() if stamps else ""
 
     def _relative(self, path: Path) -> str:
-        base = Path(self.config.path)
-        if base.is_dir():
-            return str(path.relative_to(base))
-        return path.name
+        """The key of a loaded file: its path relative to the home root, never its bare name.
+
+        For a glob the root is the folder before the first pattern part (``home`` in
+        ``home/*/data.parquet``), so two folders' ``data.parquet`` files stay two files.
+        """
+        return str(path.relative_to(home_root(self.config.path)))
 
     def _previous_schema(self, files: list[Path]) -> pa.Schema | None:
         return _open(files[0]).schema_arrow if files else None
+
+
+def home_root(location: str) -> Path:
+    """The folder a home's files are keyed under: the folder itself, a file's folder, or a glob's fixed prefix."""
+    path = Path(location)
+    if _GLOB_CHARACTERS & set(location):
+        fixed = []
+        for part in path.parts:
+            if _GLOB_CHARACTERS & set(part):
+                break
+            fixed.append(part)
+        return Path(*fixed)
+    return path if path.is_dir() else path.parent
 
 
 def list_files(location: str) -> list[Path]:

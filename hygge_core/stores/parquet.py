@@ -25,7 +25,7 @@ from hygge_core.log import get_logger
 from hygge_core.schema import conform
 from hygge_core.state import EntityState
 from hygge_core.store import PublishResult, Store, StoreConfig, StoreSession, StoreWriter
-from hygge_core.stores import ownership
+from hygge_core.stores import ownership, record
 from hygge_core.templates import folder_per_entity
 
 if TYPE_CHECKING:
@@ -137,20 +137,34 @@ class ParquetSession(StoreSession):
         return self._state
 
     def writer(self, *, run_id: str, run_type: RunType) -> ParquetWriter:
-        return ParquetWriter(self.store, run_id=run_id, incremental=run_type == "incremental")
+        return ParquetWriter(self.store, run_id=run_id, incremental=run_type == "incremental", previous=self._state)
 
     def close(self) -> None:
         self._lock.release()
 
 
 class ParquetWriter(StoreWriter):
-    def __init__(self, store: ParquetStore, *, run_id: str, incremental: bool) -> None:
+    def __init__(self, store: ParquetStore, *, run_id: str, incremental: bool, previous: EntityState) -> None:
         self.config = store.config
         self.entity_dir = store.entity_dir
         self.run_id = run_id
         self.incremental = incremental
+        # Only what the commit record lists is carried over, and only once it is checked.
+        self._carried = list(previous.files) if incremental else []
+        if incremental:
+            record.check_listed_files(self.entity_dir, previous, entity=store.context.key)
+        untracked = record.untracked_entries(self.entity_dir, previous)
+        if untracked:
+            shown = ", ".join(untracked[:10]) + (f" and {len(untracked) - 10} more" if len(untracked) > 10 else "")
+            log.warning(
+                "[%s] %s is not part of the entity (not in its commit record %s); left where it is, not loaded: %s",
+                store.context.key,
+                "an entry" if len(untracked) == 1 else f"{len(untracked)} entries",
+                publish.STATE_DIR,
+                shown,
+            )
         with store_errors(self.entity_dir, "stage"):
-            self.version = publish.start_version(self.entity_dir, run_id, carry_over=incremental)
+            self.version = publish.start_version(self.entity_dir, run_id, carry=self._carried, keep=untracked)
         self.schema: pa.Schema | None = None
         self._buffer: list[pa.RecordBatch] = []
         self._buffered_rows = 0
@@ -181,11 +195,12 @@ class ParquetWriter(StoreWriter):
             if self._writer is None and not self._new_files and not self.incremental and self.schema is not None:
                 self._open_file()  # an empty full drop still publishes the schema
             self._close_file()
-        files = [str(p.relative_to(self.version)) for p in publish.iter_data_files(self.version)]
+        files = [*self._carried, *(str(p.relative_to(self.version)) for p in self._new_files)]
+        sizes = {name: (self.version / name).stat().st_size for name in files}
         new_bytes = sum(p.stat().st_size for p in self._new_files)
         # Read back, not counted on the way in: the row_count check reconciles what the files hold.
         new_rows = sum(pq.read_metadata(p).num_rows for p in self._new_files)
-        final_state = state.model_copy(update={"files": files})
+        final_state = state.model_copy(update={"files": files, "sizes": sizes})
         with store_errors(self.entity_dir, "publish"):
             publish.write_commit_record(self.version, final_state.model_dump_json(indent=2))
             publish.publish_version(self.version, self.entity_dir)
