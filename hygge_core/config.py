@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from hygge_core.durations import Duration
 
 RunType = Literal["full_drop", "incremental"]
+SchemaChange = Literal["fail", "evolve", "full_drop"]
 RUN_TYPES: tuple[RunType, ...] = typing.get_args(RunType)
 AuthMode = Literal["azure_ad", "service_principal", "managed_identity", "azure_cli", "sql"]
 
@@ -103,6 +104,7 @@ class EntityConfig(StrictModel):
     home: dict[str, Any] = Field(default_factory=dict, description="keys merged over the flow's home")
     store: dict[str, Any] = Field(default_factory=dict, description="keys merged over the flow's store")
     run_type: RunType | None = Field(default=None, description="overrides the flow's run_type")
+    schema_change: SchemaChange | None = Field(default=None, description="overrides the flow's schema_change")
     watermark: WatermarkConfig | None = Field(default=None, description="overrides the flow's watermark")
 
 
@@ -122,6 +124,11 @@ class FlowConfig(StrictModel):
         default=None, description="names, mappings with overrides, or include/exclude discovery; none = the flow is one entity"
     )
     run_type: RunType = Field(default="full_drop", description="full_drop replaces each entity; incremental appends what is new")
+    schema_change: SchemaChange = Field(
+        default="fail",
+        description="an incremental run whose schema differs from the published version's: fail (destination unchanged), "
+        "evolve (add nullable columns, widen types, rewrite existing files in the same publish) or full_drop (reload the entity)",
+    )
     watermark: WatermarkConfig | None = Field(default=None, description="incremental high-water mark (SQL homes)")
     queue_size: int = Field(default=4, ge=1, le=1000, description="batches buffered between reader and writer")
     retries: RetryConfig = Field(default_factory=RetryConfig, description="retries of transient failures per entity")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from hygge_core.config import ConnectionConfig, WatermarkConfig
+from hygge_core.config import ConnectionConfig, SchemaChange, WatermarkConfig
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,7 @@ class EntityContext:
     watermark: WatermarkConfig | None = None
     connection_name: str | None = None
     connection: ConnectionConfig | None = None
+    schema_change: SchemaChange = "fail"
 
     @property
     def key(self) -> str:

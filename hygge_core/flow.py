@@ -25,6 +25,7 @@ from hygge_core.errors import HyggeError
 from hygge_core.log import EntityLogger, entity_logger
 from hygge_core.project import EntityPlan
 from hygge_core.result import EntityResult
+from hygge_core.schema_change import ReloadAsFullDrop
 from hygge_core.state import EntityState, StateUpdate
 from hygge_core.store import StoreWriter
 from hygge_core.watermark import WatermarkTracker, require_same_column
@@ -61,7 +62,14 @@ def run_entity(plan: EntityPlan, *, run_type: RunType | None = None, progress: P
     A failed ERROR-severity check does not raise: the data is already published, so the
     result says ``failed`` with the check's message and ``published=True``.
     """
-    mode = run_type or plan.run_type
+    try:
+        return _run_entity(plan, run_type or plan.run_type, progress)
+    except ReloadAsFullDrop as reason:  # schema_change: full_drop; the incremental attempt left no trace
+        entity_logger(plan.flow, plan.entity).warning("%s; reloading the whole entity (schema_change: full_drop)", reason)
+        return _run_entity(plan, "full_drop", progress)
+
+
+def _run_entity(plan: EntityPlan, mode: RunType, progress: ProgressCallback | None) -> EntityResult:
     log = entity_logger(plan.flow, plan.entity)
     started = time.perf_counter()
     home = plan.create_home()

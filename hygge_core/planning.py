@@ -102,6 +102,7 @@ class FlowPlanner:
             home=home.resolve_paths(self.project_root),
             store=store.resolve_paths(self.project_root),
             run_type=entity.run_type or self.flow.run_type,
+            schema_change=entity.schema_change or self.flow.schema_change,
             watermark=entity.watermark or self.flow.watermark,
             flow_config=self.flow,
             connection_name=connection_name,

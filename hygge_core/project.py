@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hygge_core.config import ConnectionConfig, FlowConfig, ProjectConfig, RunType, WatermarkConfig
+from hygge_core.config import ConnectionConfig, FlowConfig, ProjectConfig, RunType, SchemaChange, WatermarkConfig
 from hygge_core.context import EntityContext
 from hygge_core.errors import ConfigError
 from hygge_core.home import Home, HomeConfig, homes_registry
@@ -34,6 +34,7 @@ class EntityPlan:
     flow_config: FlowConfig
     connection_name: str | None = None
     connection: ConnectionConfig | None = None
+    schema_change: SchemaChange = "fail"
 
     @property
     def key(self) -> str:
@@ -49,6 +50,7 @@ class EntityPlan:
             watermark=self.watermark,
             connection_name=self.connection_name,
             connection=self.connection,
+            schema_change=self.schema_change,
         )
 
     @property

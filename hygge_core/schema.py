@@ -31,7 +31,7 @@ def unify(named_schemas: list[tuple[str, pa.Schema]]) -> pa.Schema:
                 origin[field.name] = label
                 continue
             current = fields[index[field.name]]
-            widened = _widen(current.type, field.type)
+            widened = widen(current.type, field.type)
             if widened is None:
                 raise HomeError(
                     f"column {field.name!r} is {current.type} in {origin[field.name]} but {field.type} in {label}; "
@@ -61,7 +61,7 @@ def conform(data: pa.Table | pa.RecordBatch, schema: pa.Schema) -> pa.Table | pa
             continue
         column = data.column(position)
         if column.type != field.type:
-            if _widen(field.type, column.type) != field.type:
+            if widen(field.type, column.type) != field.type:
                 raise StoreError(
                     f"column {field.name!r} changed type mid-run from {field.type} to {column.type}; "
                     "the source must give one type per column"
@@ -76,7 +76,7 @@ def conform(data: pa.Table | pa.RecordBatch, schema: pa.Schema) -> pa.Table | pa
     return pa.Table.from_arrays(columns, schema=schema)
 
 
-def _widen(a: pa.DataType, b: pa.DataType) -> pa.DataType | None:
+def widen(a: pa.DataType, b: pa.DataType) -> pa.DataType | None:
     """The common type of ``a`` and ``b`` under hygge's narrow rules, or ``None``."""
     if a == b:
         return a

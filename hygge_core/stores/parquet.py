@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import Field
 
-from hygge_core import publish
+from hygge_core import publish, schema_change
 from hygge_core.config import RunType
 from hygge_core.errors import StoreError
 from hygge_core.log import get_logger
@@ -163,6 +163,9 @@ class ParquetWriter(StoreWriter):
                 publish.STATE_DIR,
                 shown,
             )
+        self.entity = store.context.key
+        self.schema_policy = store.context.schema_change
+        self._version_schema = self._read_version_schema()
         with store_errors(self.entity_dir, "stage"):
             self.version = publish.start_version(self.entity_dir, run_id, carry=self._carried, keep=untracked)
         self.schema: pa.Schema | None = None
@@ -173,9 +176,25 @@ class ParquetWriter(StoreWriter):
         self._file_rows = 0
         self._new_files: list[Path] = []
 
+    def _read_version_schema(self) -> pa.Schema | None:
+        """The published version's schema, which an incremental run's files must share (its first file's)."""
+        if not self._carried:
+            return None
+        first = self.entity_dir / self._carried[0]
+        try:
+            return pq.read_schema(first)
+        except (OSError, pa.ArrowException) as exc:
+            raise StoreError(
+                f"cannot read the schema of {first}, a file of the published version: {exc}; rebuild the entity with a "
+                f"full drop (hygge start --full-drop --entity {self.entity}). The destination is unchanged"
+            ) from exc
+
+    def _settle(self, source: pa.Schema) -> pa.Schema:
+        return schema_change.settle(self._version_schema, source, policy=self.schema_policy, entity=self.entity)
+
     def write(self, data: pa.Table | pa.RecordBatch) -> None:
         if self.schema is None:
-            self.schema = data.schema
+            self.schema = self._settle(data.schema)
         data = conform(data, self.schema)
         batches = data.to_batches() if isinstance(data, pa.Table) else [data]
         for batch in batches:
@@ -188,9 +207,11 @@ class ParquetWriter(StoreWriter):
             self._flush(final=False)
 
     def commit(self, state: EntityState, *, schema: pa.Schema | None) -> PublishResult:
-        if self.schema is None:
-            self.schema = schema
+        if self.schema is None and schema is not None:
+            self.schema = self._settle(schema)
         with store_errors(self.entity_dir, "write"):
+            if self._version_schema is not None and self.schema is not None and not self.schema.equals(self._version_schema):
+                self._rewrite_carried()  # schema_change: evolve; one schema per version
             self._flush(final=True)
             if self._writer is None and not self._new_files and not self.incremental and self.schema is not None:
                 self._open_file()  # an empty full drop still publishes the schema
@@ -200,11 +221,35 @@ class ParquetWriter(StoreWriter):
         new_bytes = sum(p.stat().st_size for p in self._new_files)
         # Read back, not counted on the way in: the row_count check reconciles what the files hold.
         new_rows = sum(pq.read_metadata(p).num_rows for p in self._new_files)
-        final_state = state.model_copy(update={"files": files, "sizes": sizes})
+        columns = [(f.name, str(f.type)) for f in self.schema] if self.schema is not None else state.columns
+        final_state = state.model_copy(update={"files": files, "sizes": sizes, "columns": columns})
         with store_errors(self.entity_dir, "publish"):
             publish.write_commit_record(self.version, final_state.model_dump_json(indent=2))
             publish.publish_version(self.version, self.entity_dir)
         return PublishResult(files=len(self._new_files), bytes=new_bytes, rows=new_rows, destination=str(self.entity_dir))
+
+    def _rewrite_carried(self) -> None:
+        """Rewrite the version's existing files to the evolved schema, a row group at a time, inside the staged version."""
+        assert self.schema is not None
+        compression = None if self.config.compression == "none" else self.config.compression
+        for relative in self._carried:
+            target = self.version / relative
+            target.unlink()  # the hard link to the published file, which stays as it is
+            source = pq.ParquetFile(self.entity_dir / relative, pre_buffer=False)
+            try:
+                with pq.ParquetWriter(
+                    target,
+                    self.schema,
+                    compression=compression,
+                    compression_level=self.config.compression_level,
+                    use_dictionary=dictionary_columns(self.schema, self.config.dictionary),
+                ) as writer:
+                    for index in range(source.num_row_groups):
+                        writer.write_table(conform(source.read_row_group(index), self.schema))
+            finally:
+                source.close()
+            with open(target, "rb") as handle:
+                os.fsync(handle.fileno())
 
     def abort(self) -> None:
         if self._writer is not None:
