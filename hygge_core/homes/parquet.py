@@ -9,12 +9,14 @@ committed with the data in the entity's state.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import glob
 import hashlib
 import json
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,7 +25,7 @@ import pyarrow.parquet as pq
 from pydantic import Field
 
 from hygge_core.context import EntityContext
-from hygge_core.errors import HomeError
+from hygge_core.errors import HomeError, TransientError
 from hygge_core.home import DiscoveryContext, Home, HomeConfig
 from hygge_core.schema import conform, unify
 from hygge_core.state import EntityState, StateUpdate
@@ -63,17 +65,31 @@ class ParquetHome(Home, type_name="parquet", config=ParquetHomeConfig):
         self._rows_in_window = 0
 
     def read(self, previous: EntityState, run_type: str) -> Iterator[pa.RecordBatch | pa.Table]:
+        """Read the files not loaded before, one open file at a time, each checked to be unchanged when done.
+
+        Each file's identity (size, mtime, ctime, inode) is taken before anything is read
+        and compared again once the file is read: a file rewritten meanwhile fails the run
+        with a ``TransientError`` (nothing is published; a retry reads a consistent file).
+        Files are opened one at a time, twice: once for the footers (schema, row count),
+        once for the rows, so ten thousand files need one descriptor, not ten thousand.
+        """
         files = list_files(self.config.path)
         already = dict(previous.home.get("loaded_files", {})) if run_type == "incremental" else {}
-        stamps = {str(path): _stamp(path) for path in files}
-        todo = [path for path in files if already.get(self._relative(path)) != stamps[str(path)]]
-        opened = [(path, _open(path)) for path in todo]
-        self._schema = unify([(str(path), handle.schema_arrow) for path, handle in opened]) if opened else self._previous_schema(files)
-        self._rows_in_window = sum(handle.metadata.num_rows for _, handle in opened)
-        self._loaded = {**already, **{self._relative(path): stamps[str(path)] for path in todo}}
-        for path, handle in opened:
-            for table in _read_file(path, handle, self.config.batch_size):
-                yield conform(table, self._schema)
+        identities = {path: identity(path) for path in files}
+        todo = [path for path in files if already.get(self._relative(path)) != _stamp(identities[path])]
+        schemas = []
+        self._rows_in_window = 0
+        for path in todo:
+            with _unchanged_explains_errors(path, identities[path]), _opened(path) as handle:
+                schemas.append((str(path), handle.schema_arrow))
+                self._rows_in_window += handle.metadata.num_rows
+        self._schema = unify(schemas) if schemas else self._previous_schema(files)
+        self._loaded = {**already, **{self._relative(path): _stamp(identities[path]) for path in todo}}
+        for path in todo:
+            with _unchanged_explains_errors(path, identities[path]), _opened(path) as handle:
+                for table in _read_file(path, handle, self.config.batch_size):
+                    yield conform(table, self._schema)
+            check_unchanged(path, identities[path])
 
     def schema(self) -> pa.Schema | None:
         return self._schema
@@ -95,7 +111,8 @@ class ParquetHome(Home, type_name="parquet", config=ParquetHomeConfig):
     def check(self) -> str:
         files = list_files(self.config.path)
         for path in files:
-            _open(path)
+            with _opened(path):
+                pass
         return f"{len(files)} readable Parquet file(s) under {self.config.path}"
 
     def change_token(self) -> str:
@@ -111,8 +128,8 @@ class ParquetHome(Home, type_name="parquet", config=ParquetHomeConfig):
         stamps = []
         for path in files:
             try:
-                stamps.append((str(path), _stamp(path)))
-            except FileNotFoundError:
+                stamps.append((str(path), _stamp(identity(path))))
+            except TransientError:  # gone since it was listed
                 continue
         return hashlib.sha256(json.dumps(stamps).encode()).hexdigest() if stamps else ""
 
@@ -125,7 +142,10 @@ class ParquetHome(Home, type_name="parquet", config=ParquetHomeConfig):
         return str(path.relative_to(home_root(self.config.path)))
 
     def _previous_schema(self, files: list[Path]) -> pa.Schema | None:
-        return _open(files[0]).schema_arrow if files else None
+        if not files:
+            return None
+        with _opened(files[0]) as handle:
+            return handle.schema_arrow
 
 
 def home_root(location: str) -> Path:
@@ -188,9 +208,60 @@ def _hidden(name: str) -> bool:
     return name.startswith((".", "_"))
 
 
-def _stamp(path: Path) -> dict[str, int]:
-    stat = path.stat()
-    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+def identity(path: Path) -> FileIdentity:
+    """What says a file is the same file with the same bytes, short of reading it."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise TransientError(f"{path} disappeared while hygge read the entity; nothing was published; re-run once writers are done") from None
+    return FileIdentity(size=info.st_size, mtime_ns=info.st_mtime_ns, ctime_ns=info.st_ctime_ns, inode=info.st_ino, device=info.st_dev)
+
+
+def check_unchanged(path: Path, before: FileIdentity) -> None:
+    """Fail with a ``TransientError`` if ``path`` is not the file it was before it was read."""
+    after = identity(path)
+    if after != before:
+        raise TransientError(
+            f"{path} changed while hygge read it (before: {before.describe()}; after: {after.describe()}), so what was read "
+            "may mix two versions of the file; nothing was published. Re-run once the writers of that file are done"
+        )
+
+
+@contextlib.contextmanager
+def _unchanged_explains_errors(path: Path, before: FileIdentity) -> Iterator[None]:
+    """A file that cannot be decoded may just have been rewritten mid-read: say so (transient), not "corrupt"."""
+    try:
+        yield
+    except HomeError:
+        check_unchanged(path, before)
+        raise
+
+
+@dataclass(frozen=True)
+class FileIdentity:
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+    inode: int
+    device: int
+
+    def describe(self) -> str:
+        return f"{self.size} bytes, mtime {self.mtime_ns} ns, ctime {self.ctime_ns} ns, inode {self.inode}"
+
+
+def _stamp(file: FileIdentity) -> dict[str, int]:
+    """How ``loaded_files`` remembers a file (size and mtime, as committed states already hold)."""
+    return {"size": file.size, "mtime_ns": file.mtime_ns}
+
+
+@contextlib.contextmanager
+def _opened(path: Path) -> Iterator[pq.ParquetFile]:
+    """A Parquet file open for the duration of the block only."""
+    handle = _open(path)
+    try:
+        yield handle
+    finally:
+        handle.close()
 
 
 def _open(path: Path) -> pq.ParquetFile:
@@ -201,6 +272,8 @@ def _open(path: Path) -> pq.ParquetFile:
     except OSError as exc:
         if exc.errno == errno.EACCES:
             raise HomeError(f"permission denied reading {path}; give this user read access") from None
+        if exc.errno in (errno.EMFILE, errno.ENFILE):
+            raise HomeError(f"too many open files: cannot open {path}; raise the limit (ulimit -n) or close other programs") from None
         raise HomeError(f"{path} is not a readable Parquet file (truncated or corrupt?): {exc}") from None
     except (pa.ArrowInvalid, pa.ArrowException) as exc:
         raise HomeError(f"{path} is not a valid Parquet file (truncated or corrupt?): {exc}") from None
