@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from hygge_core.config import RunType
 from hygge_core.errors import StoreError
 
-STATE_FORMAT = 1
+STATE_FORMAT = 2
 
 WatermarkKind = Literal["int", "datetime", "date", "string"]
 
@@ -55,7 +55,7 @@ class EntityState(BaseModel):
     rows_last_run: int = 0
     files: list[str] = Field(default_factory=list, description="data files of the published version, relative to it")
     sizes: dict[str, int] = Field(default_factory=dict, description="bytes of each listed file, checked before a run builds on it")
-    columns: list[tuple[str, str]] = Field(default_factory=list, description="(name, arrow type) of the written schema")
+    columns: list[tuple[str, str]] = Field(default_factory=list, description="(name, arrow type): the version's one schema")
     watermark: Watermark | None = None
     home: dict[str, Any] = Field(default_factory=dict, description="home-specific progress, e.g. Parquet files already loaded")
 
@@ -92,8 +92,13 @@ class EntityState(BaseModel):
             raise StoreError(f"cannot read entity state {where}: {exc}; run a full drop to rebuild the entity") from exc
 
 
-# Format N -> N+1, one function per step. Empty while there is only format 1.
-_MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+def _from_format_1(raw: dict[str, Any]) -> dict[str, Any]:
+    """Format 2 adds ``sizes``; a format-1 record has none, so its files are checked for existence only."""
+    return raw
+
+
+# Format N -> N+1, one function per step.
+_MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _from_format_1}
 
 
 @dataclass(frozen=True)
