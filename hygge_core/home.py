@@ -48,6 +48,10 @@ class HomeConfig(StrictModel):
     def describe(self) -> str:
         return self.type
 
+    def local_paths(self) -> list[Path]:
+        """Files or folders this entity reads on local disk (a glob's folder before its first wildcard), for overlap checks."""
+        return []
+
     def lineage_name(self) -> str | None:
         """The source object this entity reads (``schema.table`` for SQL), for upstream lineage; ``None`` if none."""
         return None

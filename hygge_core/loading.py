@@ -18,10 +18,12 @@ from hygge_core.config import EntityConfig, FlowConfig, ProjectConfig
 from hygge_core.env_vars import MissingVariable, expand
 from hygge_core.errors import ConfigError
 from hygge_core.home import homes_registry
+from hygge_core.plan_checks import plan_problems
 from hygge_core.planning import FlowPlanner
 from hygge_core.project import Project
 from hygge_core.store import stores_registry
 from hygge_core.validation import Where, collect_problems, validate
+from hygge_core.yaml_reader import YamlProblem, parse_yaml
 
 PROJECT_FILE_NAMES = ("hygge.yml", "hygge.yaml")
 
@@ -82,6 +84,9 @@ def load_project(path: Path | str | None = None, *, environ: Mapping[str, str] |
         project.plans.extend(collect_problems(problems, planner.plans) or [])
     if problems:
         raise ConfigError(problems)
+    overlaps = plan_problems(project.plans)
+    if overlaps:
+        raise ConfigError(overlaps)
     return project
 
 
@@ -110,7 +115,10 @@ def _read_yaml(file: Path, environ: Mapping[str, str] | None, problems: list[str
         problems.append(f"{file}: cannot read: {exc.strerror or exc}")
         return None
     try:
-        data = yaml.safe_load(text)
+        data = parse_yaml(text)
+    except YamlProblem as problem:
+        problems.append(f"{file.name}: {problem}")
+        return None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""

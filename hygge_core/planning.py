@@ -120,7 +120,19 @@ class FlowPlanner:
             if any(fnmatch.fnmatchcase(name, pattern) for pattern in discovery.include)
             and not any(fnmatch.fnmatchcase(name, pattern) for pattern in discovery.exclude)
         ]
-        return sorted({safe_segment(name) for name in chosen})
+        sources: dict[str, str] = {}
+        problems = []
+        for name in sorted(chosen):
+            entity = safe_segment(name)
+            if entity in sources:
+                problems.append(
+                    f"{self.where.at('entities')}: discovered {sources[entity]!r} and {name!r} would both become entity {entity!r} "
+                    "(separators and control characters become '_'); exclude one of them"
+                )
+            sources.setdefault(entity, name)
+        if problems:
+            raise ConfigError(problems)
+        return sorted(sources)
 
     def _connection(self) -> tuple[str | None, ConnectionConfig | None]:
         name = self.flow.home.get("connection")

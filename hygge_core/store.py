@@ -36,6 +36,10 @@ class StoreConfig(StrictModel):
     def resolve_paths(self, root: Path) -> StoreConfig:
         return self
 
+    def owned_location(self) -> str | None:
+        """The folder or URI this entity's data owns exclusively (absolute), so the plan can refuse overlaps; ``None``: unknown."""
+        return None
+
     def describe(self) -> str:
         return self.type
 

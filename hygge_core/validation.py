@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from hygge_core.errors import ConfigError
 from hygge_core.suggest import did_you_mean
@@ -42,7 +42,8 @@ def describe_errors(exc: ValidationError, model: type[BaseModel], *, file: Path 
             message = "required key is missing"
         else:
             message = _clean_message(error["msg"])
-            if "input" in error and not isinstance(error["input"], (dict, list)) and error["type"] != "value_error":
+            echo = "input" in error and not isinstance(error["input"], (dict, list)) and error["type"] != "value_error"
+            if echo and not _is_secret(model, loc):  # a mistyped password must not land in a log
                 message += f" (got {error['input']!r})"
         problems.append(f"{file}: {key_path or '(top level)'}: {message}")
     return _dedupe(problems)
@@ -65,8 +66,23 @@ def _suggestion(model: type[BaseModel], loc: list[Any]) -> str:
     return did_you_mean(str(loc[-1]), fields) or f"; valid keys: {', '.join(sorted(fields))}"
 
 
+def _is_secret(model: type[BaseModel], loc: list[Any]) -> bool:
+    """Whether the value at ``loc`` is a secret field (``SecretStr``), whatever type the user wrote."""
+    return any(annotation is SecretStr for candidate in _annotations_at(model, loc) for annotation in _expand(candidate))
+
+
 def _fields_at(model: type[BaseModel], loc: list[Any]) -> list[str]:
     """The field names of the model found by following ``loc`` from ``model``."""
+    names: list[str] = []
+    for candidate in _annotations_at(model, loc):
+        for annotation in _expand(candidate):
+            if _is_model(annotation):
+                names.extend(annotation.model_fields)
+    return list(dict.fromkeys(names))
+
+
+def _annotations_at(model: type[BaseModel], loc: list[Any]) -> list[Any]:
+    """The annotations reached by following ``loc`` from ``model`` through fields, dicts and lists."""
     candidates: list[Any] = [model]
     for part in loc:
         next_candidates: list[Any] = []
@@ -77,12 +93,7 @@ def _fields_at(model: type[BaseModel], loc: list[Any]) -> list[str]:
                 elif typing.get_origin(annotation) in (dict, list) and typing.get_args(annotation):
                     next_candidates.append(typing.get_args(annotation)[-1])
         candidates = next_candidates
-    names: list[str] = []
-    for candidate in candidates:
-        for annotation in _expand(candidate):
-            if _is_model(annotation):
-                names.extend(annotation.model_fields)
-    return list(dict.fromkeys(names))
+    return candidates
 
 
 def _expand(annotation: Any) -> list[Any]:

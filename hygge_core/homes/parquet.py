@@ -53,6 +53,11 @@ class ParquetHomeConfig(HomeConfig):
     def describe(self) -> str:
         return f"parquet {self.path}"
 
+    def local_paths(self) -> list[Path]:
+        parts = Path(self.path).parts
+        fixed = next((index for index, part in enumerate(parts) if _GLOB_CHARACTERS & set(part)), len(parts))
+        return [Path(*parts[:fixed])]
+
 
 class ParquetHome(Home, type_name="parquet", config=ParquetHomeConfig):
     config: ParquetHomeConfig
@@ -162,16 +167,21 @@ def home_root(location: str) -> Path:
 
 
 def list_files(location: str) -> list[Path]:
-    """The Parquet files behind a path, folder or glob, in a deterministic order."""
-    if _GLOB_CHARACTERS & set(location):
+    """The Parquet files behind a path, folder or glob, in a deterministic order.
+
+    A path that exists is taken literally even when its name holds glob characters:
+    entity names are data, so a folder named ``sales*`` never matches ``sales_2024``.
+    """
+    path = Path(location)
+    single = path.with_name(path.name + ".parquet")
+    literal = path.exists() or single.is_file()
+    if not literal and _GLOB_CHARACTERS & set(location):
         files = sorted(Path(p) for p in glob.glob(location, recursive=True) if Path(p).is_file())
         if not files:
             raise HomeError(f"no files match {location}; check the pattern in home.path")
         return files
-    path = Path(location)
     if path.is_file():
         return [path]
-    single = path.with_name(path.name + ".parquet")
     if not path.exists() and single.is_file():
         return [single]  # `<home>/<entity>` for an entity that is one file, as discovery names it
     if not path.exists():

@@ -58,6 +58,9 @@ class ParquetStoreConfig(StoreConfig):
     def describe(self) -> str:
         return f"parquet folder {self.path}"
 
+    def owned_location(self) -> str | None:
+        return self.path
+
 
 class ParquetStore(Store, type_name="parquet", config=ParquetStoreConfig):
     config: ParquetStoreConfig

@@ -27,7 +27,7 @@ def test_importing_the_engine_and_loading_a_project_loads_no_driver_or_dagster(w
         flows:
           files:
             home: {type: parquet, path: data}
-            store: {type: parquet, path: lake}
+            store: {type: parquet, path: lake/files}
           erp:
             home: {type: mssql, connection: erp, table: sales.Orders}
             store: {type: parquet, path: lake/erp}
