@@ -17,7 +17,8 @@ from hygge_core.config import RunType
 from hygge_core.errors import TransientError
 from hygge_core.home import Home, HomeConfig
 from hygge_core.state import EntityState
-from hygge_core.stores.parquet import ParquetSession, ParquetStore, ParquetStoreConfig, ParquetWriter
+from hygge_core.store import PublishResult, StoreWriter
+from hygge_core.stores.parquet import ParquetSession, ParquetStore, ParquetStoreConfig
 
 
 class MemoryHomeConfig(HomeConfig):
@@ -81,10 +82,21 @@ class LossyStore(ParquetStore, type_name="test_lossy", config=LossyStoreConfig):
 
 
 class _LossySession(ParquetSession):
-    def writer(self, *, run_id: str, run_type: RunType) -> ParquetWriter:
-        return _LossyWriter(self.store, run_id=run_id, incremental=run_type == "incremental")
+    def writer(self, *, run_id: str, run_type: RunType) -> StoreWriter:
+        return _LossyWriter(super().writer(run_id=run_id, run_type=run_type))
 
 
-class _LossyWriter(ParquetWriter):
+class _LossyWriter(StoreWriter):
+    """Passes everything to the real writer, except the first row of each batch."""
+
+    def __init__(self, inner: StoreWriter) -> None:
+        self.inner = inner
+
     def write(self, data: pa.Table | pa.RecordBatch) -> None:
-        super().write(data.slice(1))
+        self.inner.write(data.slice(1))
+
+    def commit(self, state: EntityState, *, schema: pa.Schema | None) -> PublishResult:
+        return self.inner.commit(state, schema=schema)
+
+    def abort(self) -> None:
+        self.inner.abort()
