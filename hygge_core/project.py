@@ -8,10 +8,10 @@ and answers selections (``--flow``, ``--entity``).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from hygge_core.config import ConnectionConfig, FlowConfig, ProjectConfig, RunType, SchemaChange, WatermarkConfig
+from hygge_core.config import FlowConfig, ProjectConfig, RunType
 from hygge_core.context import EntityContext
 from hygge_core.errors import ConfigError
 from hygge_core.home import Home, HomeConfig, homes_registry
@@ -19,39 +19,24 @@ from hygge_core.store import Store, StoreConfig, stores_registry
 from hygge_core.suggest import did_you_mean
 
 
-@dataclass(frozen=True)
-class EntityPlan:
-    """Everything needed to run one entity, fully resolved: no templates, no relative paths."""
+@dataclass(frozen=True, kw_only=True)
+class EntityPlan(EntityContext):
+    """Everything needed to run one entity, fully resolved: no templates, no relative paths.
+
+    A plan is its entity's context plus the resolved home and store blocks and the
+    flow's settings; homes and stores are handed only the context part.
+    """
 
     project_name: str
-    project_root: Path
-    flow: str
-    entity: str
     home: HomeConfig
     store: StoreConfig
     run_type: RunType
-    watermark: WatermarkConfig | None
     flow_config: FlowConfig
-    connection_name: str | None = None
-    connection: ConnectionConfig | None = None
-    schema_change: SchemaChange = "fail"
-
-    @property
-    def key(self) -> str:
-        return f"{self.flow}/{self.entity}"
 
     @property
     def context(self) -> EntityContext:
         """The part of the plan a home or store may see."""
-        return EntityContext(
-            flow=self.flow,
-            entity=self.entity,
-            project_root=self.project_root,
-            watermark=self.watermark,
-            connection_name=self.connection_name,
-            connection=self.connection,
-            schema_change=self.schema_change,
-        )
+        return EntityContext(**{item.name: getattr(self, item.name) for item in fields(EntityContext)})
 
     @property
     def home_class(self) -> type[Home]:

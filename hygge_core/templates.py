@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 
 def substitute_entity(raw: Any, entity: str) -> Any:
@@ -36,3 +37,21 @@ def folder_per_entity(raw: dict[str, Any], entity: str, *, listed: bool, key: st
     if listed and key in raw and not mentions_entity(raw[key]):
         raw = {**raw, key: str(Path(str(raw[key])) / entity)}
     return substitute_entity(raw, entity)
+
+
+class FolderPerEntity:
+    """Behaviour shared by home and store blocks whose ``path`` is a local folder (or file) per entity.
+
+    Mixed into a config model that declares ``path: str``: listed entities get ``<path>/<entity>``,
+    and relative paths resolve against the project folder, lexically (``normpath``, never
+    ``resolve``: a symlink must be seen, and refused, where it is, not followed).
+    """
+
+    path: str
+
+    @classmethod
+    def for_entity(cls, raw: dict[str, Any], entity: str, *, listed: bool) -> dict[str, Any]:
+        return folder_per_entity(raw, entity, listed=listed)
+
+    def resolve_paths(self, root: Path) -> Self:
+        return self.model_copy(update={"path": os.path.normpath(root / self.path)})  # type: ignore[attr-defined]

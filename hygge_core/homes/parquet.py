@@ -18,7 +18,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -29,12 +29,12 @@ from hygge_core.errors import HomeError, TransientError
 from hygge_core.home import DiscoveryContext, Home, HomeConfig
 from hygge_core.schema import conform, unify
 from hygge_core.state import EntityState, StateUpdate
-from hygge_core.templates import folder_per_entity
+from hygge_core.templates import FolderPerEntity
 
 _GLOB_CHARACTERS = set("*?[")
 
 
-class ParquetHomeConfig(HomeConfig):
+class ParquetHomeConfig(FolderPerEntity, HomeConfig):
     type: Literal["parquet"] = "parquet"
     path: str = Field(description="a .parquet file, a folder (read recursively) or a glob; `<path>/<entity>` for listed entities")
     batch_size: int = Field(
@@ -42,13 +42,6 @@ class ParquetHomeConfig(HomeConfig):
         ge=1,
         description="rows decoded per batch; batch_size × the flow's queue_size rows are read ahead of the writer",
     )
-
-    @classmethod
-    def for_entity(cls, raw: dict[str, Any], entity: str, *, listed: bool) -> dict[str, Any]:
-        return folder_per_entity(raw, entity, listed=listed)
-
-    def resolve_paths(self, root: Path) -> ParquetHomeConfig:
-        return self.model_copy(update={"path": os.path.normpath(root / self.path)})
 
     def describe(self) -> str:
         return f"parquet {self.path}"

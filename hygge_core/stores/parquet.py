@@ -12,7 +12,7 @@ import errno
 import os
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -26,7 +26,7 @@ from hygge_core.schema import conform
 from hygge_core.state import EntityState
 from hygge_core.store import PublishResult, Store, StoreConfig, StoreSession, StoreWriter
 from hygge_core.stores import ownership, record
-from hygge_core.templates import folder_per_entity
+from hygge_core.templates import FolderPerEntity
 
 if TYPE_CHECKING:
     import polars as pl
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 log = get_logger("store.parquet")
 
 
-class ParquetStoreConfig(StoreConfig):
+class ParquetStoreConfig(FolderPerEntity, StoreConfig):
     type: Literal["parquet"] = "parquet"
     path: str = Field(description="folder of the entity; `<path>/<entity>` unless the path contains {entity}")
     compression: Literal["zstd", "snappy", "gzip", "lz4", "brotli", "none"] = "zstd"
@@ -46,14 +46,6 @@ class ParquetStoreConfig(StoreConfig):
         default="strings",
         description="which columns are dictionary-encoded: text and binary ones (default), every column, or none",
     )
-
-    @classmethod
-    def for_entity(cls, raw: dict[str, Any], entity: str, *, listed: bool) -> dict[str, Any]:
-        return folder_per_entity(raw, entity, listed=listed)
-
-    def resolve_paths(self, root: Path) -> ParquetStoreConfig:
-        # normpath, not resolve(): a symlinked entity folder must be refused, not followed to its target.
-        return self.model_copy(update={"path": os.path.normpath(root / self.path)})
 
     def describe(self) -> str:
         return f"parquet folder {self.path}"
