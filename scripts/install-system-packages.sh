@@ -8,7 +8,10 @@
 #   odbc-postgresql     - psqlODBC: the driver the PostgreSQL home and the end-to-end tests use
 #   postgresql          - initdb/pg_ctl for the throwaway server the SQL tests start
 #
-# Safe to run repeatedly: apt is not touched when everything is present.
+#   azurite (npm)       - Azure Blob emulator the Delta store tests start (tests/stores/lakes.py); 3.37.0 or later,
+#                         the first to honour List Blobs' startFrom, which delta-rs uses to find new commits
+#
+# Safe to run repeatedly: apt and npm are not touched when everything is present.
 # Needs root (or sudo) only when something is missing.
 set -euo pipefail
 
@@ -20,6 +23,23 @@ for package in "${packages[@]}"; do
         missing+=("$package")
     fi
 done
+
+AZURITE_VERSION=3.37.0
+install_azurite() {
+    local have
+    have="$(azurite-blob --version 2>/dev/null || true)"
+    if [ -n "$have" ] && [ "$(printf '%s\n%s\n' "$AZURITE_VERSION" "$have" | sort -V | head -n1)" = "$AZURITE_VERSION" ]; then
+        return 0
+    fi
+    if ! command -v npm >/dev/null 2>&1; then
+        echo "install-system-packages: azurite $AZURITE_VERSION is missing and npm is not available; install Node.js and npm" >&2
+        return 1
+    fi
+    echo "install-system-packages: installing azurite $AZURITE_VERSION (npm)"
+    # Its package.json asks for Node 22; the blob service runs on Node 20 as well, so do not let npm refuse.
+    npm install -g --no-fund --no-audit --engine-strict=false "azurite@$AZURITE_VERSION" >/dev/null
+}
+install_azurite
 
 if [ ${#missing[@]} -eq 0 ]; then
     echo "install-system-packages: all present (${packages[*]})"

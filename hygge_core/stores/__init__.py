@@ -1,3 +1,3 @@
 """Built-in stores. Importing this package registers them."""
 
-from hygge_core.stores import parquet  # noqa: F401
+from hygge_core.stores import delta, parquet  # noqa: F401

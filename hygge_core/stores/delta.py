@@ -1,0 +1,679 @@
+"""The Delta store: one Delta Lake table per entity, on local disk or object storage, one commit per run.
+
+Object storage has no rename, so the Delta transaction log is the publish: a run
+is visible only once its commit file lands, and hygge's ``EntityState``
+(watermark, home progress) is part of that same commit, in its commit info under
+``"hygge"``. The state therefore never disagrees with the data it describes.
+
+The commit needs the final state, but ``write_deltalake`` takes its commit
+metadata when it *starts*, before the batches are known. So a run is two steps:
+
+1. **Stage.** Batches stream, through a bounded queue, into a throw-away Delta
+   table at ``<table>/hygge-run-<run id>/`` (delta-rs encodes and uploads on its
+   own thread while the home reads on another). Nothing in the real table's log
+   refers to these files, so readers never see them.
+2. **Commit.** Full drops and appends commit the staged files' ``add`` actions to
+   the real table in one transaction, with the state: no data is rewritten.
+   Merges (a declared key) run one ``MERGE`` from the staged rows, last row per
+   key wins, and then drop the staging folder.
+
+Every commit is made with ``max_commit_retries=0`` on the version read at the
+start of the run: if anyone else committed in between, this run fails as a
+transient error (and is retried) instead of appending on top of a state it never
+saw. A run killed before its commit leaves the table at its previous version;
+its staging folder is invisible and removed by ``DeltaStore.vacuum`` (or Delta's
+own ``VACUUM``).
+
+``deltalake`` is imported lazily: ``import hygge_core`` must not need it.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import re
+import shutil
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import pyarrow as pa
+from pydantic import Field, SecretStr
+
+from hygge_core.config import RunType
+from hygge_core.errors import StoreError, TransientError
+from hygge_core.log import get_logger
+from hygge_core.schema import conform
+from hygge_core.schema_change import ReloadAsFullDrop
+from hygge_core.state import EntityState
+from hygge_core.store import PublishResult, Store, StoreConfig, StoreSession, StoreWriter
+from hygge_core.templates import mentions_entity, substitute_entity
+
+if TYPE_CHECKING:
+    import polars as pl
+    from deltalake import DeltaTable
+
+log = get_logger("store.delta")
+
+STATE_KEY = "hygge"
+STAGING_PREFIX = "hygge-run-"
+SEQUENCE_COLUMN = "__hygge_seq"
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+# storage_options keys whose values are not secret and help a reader of an error message.
+_PUBLIC_OPTIONS = {
+    "aws_endpoint_url",
+    "aws_endpoint",
+    "endpoint_url",
+    "endpoint",
+    "aws_region",
+    "region",
+    "aws_allow_http",
+    "allow_http",
+    "azure_allow_http",
+    "azure_storage_account_name",
+    "account_name",
+    "azure_storage_use_emulator",
+    "azure_use_fabric_endpoint",
+    "use_fabric_endpoint",
+    "azure_storage_endpoint",
+    "azure_endpoint",
+    "timeout",
+    "conditional_put",
+    "aws_conditional_put",
+}
+
+
+def is_uri(path: str) -> bool:
+    return bool(_URI.match(path))
+
+
+class DeltaStoreConfig(StoreConfig):
+    type: Literal["delta"] = "delta"
+    path: str = Field(
+        description="the entity's table: a folder, or s3://, az://, abfss://, gs:// URI; `<path>/<entity>` unless it contains {entity}"
+    )
+    storage_options: dict[str, SecretStr] = Field(
+        default_factory=dict, description="delta-rs object-store options (credentials, endpoint); ${ENV} allowed; never printed"
+    )
+    partition_by: list[str] = Field(default_factory=list, description="partition columns, set when the table is created")
+    merge_keys: list[str] | None = Field(
+        default=None, description="incremental runs merge (upsert) on these columns; defaults to watermark.key; [] appends"
+    )
+    target_file_size: int | None = Field(
+        default=None, ge=1024 * 1024, description="bytes per data file; delta-rs' default when unset"
+    )
+
+    @classmethod
+    def for_entity(cls, raw: dict[str, Any], entity: str, *, listed: bool) -> dict[str, Any]:
+        """``<path>/<entity>`` for listed entities, joined with ``/`` so a URI keeps its ``scheme://``."""
+        path = raw.get("path")
+        if listed and isinstance(path, str) and not mentions_entity(path):
+            raw = {**raw, "path": path.rstrip("/") + "/" + entity}
+        return substitute_entity(raw, entity)
+
+    def resolve_paths(self, root: Path) -> DeltaStoreConfig:
+        if is_uri(self.path):
+            return self
+        return self.model_copy(update={"path": str((root / self.path).resolve())})
+
+    def describe(self) -> str:
+        return f"delta table {self.path}"
+
+    def owned_location(self) -> str | None:
+        return self.path
+
+
+@dataclass(frozen=True)
+class DeltaPublishResult(PublishResult):
+    """A publish plus what Dagster metadata needs: the table's URI and the version this run committed."""
+
+    version: int = -1
+    table_uri: str = ""
+
+
+class DeltaStore(Store, type_name="delta", config=DeltaStoreConfig):
+    config: DeltaStoreConfig
+    scannable = True
+
+    @property
+    def table_uri(self) -> str:
+        return self.config.path
+
+    @property
+    def destination(self) -> str:
+        return self.table_uri
+
+    @property
+    def is_local(self) -> bool:
+        return not is_uri(self.table_uri) or self.table_uri.startswith("file://")
+
+    @property
+    def merge_keys(self) -> list[str]:
+        if self.config.merge_keys is not None:
+            return list(self.config.merge_keys)
+        return self.context.watermark.key_columns if self.context.watermark is not None else []
+
+    def storage_options(self) -> dict[str, str]:
+        """The options with their secret values, for delta-rs only."""
+        return {key: value.get_secret_value() for key, value in self.config.storage_options.items()}
+
+    def redact(self, text: str) -> str:
+        """``text`` with every secret option value replaced, and delta-rs' terminal colours removed."""
+        text = _ANSI.sub("", text)
+        for key, value in self.config.storage_options.items():
+            secret = value.get_secret_value()
+            if key.lower() not in _PUBLIC_OPTIONS and len(secret) >= 4:
+                text = text.replace(secret, "***")
+        return text
+
+    def errors(self, action: str) -> delta_errors:
+        return delta_errors(self, action)
+
+    def open_table(self) -> DeltaTable | None:
+        """The table at its latest version, or ``None`` when there is none yet."""
+        deltalake = import_deltalake(self.context.key)
+        with self.errors("open"):
+            try:
+                return deltalake.DeltaTable(self.table_uri, storage_options=self.storage_options())
+            except deltalake.exceptions.TableNotFoundError:
+                return None
+
+    def read_state(self) -> EntityState:
+        table = self.open_table()
+        return EntityState() if table is None else self.state_of(table)
+
+    def state_of(self, table: DeltaTable) -> EntityState:
+        """hygge's state from the newest commit that carries it (others' commits, e.g. OPTIMIZE, carry none)."""
+        limit = 8
+        with self.errors("read the history of"):
+            while True:
+                history = table.history(limit)
+                for commit in history:
+                    payload = commit.get(STATE_KEY)
+                    if isinstance(payload, dict) and "state" in payload:
+                        try:
+                            return EntityState.model_validate(payload["state"])
+                        except ValueError as exc:
+                            raise StoreError(
+                                f"{self.context.key}: the hygge state in commit {commit.get('version')} of delta table "
+                                f"{self.table_uri} is not readable ({exc}); run a full drop to rebuild it"
+                            ) from None
+                if len(history) < limit:
+                    return EntityState()
+                limit *= 4
+
+    def scan(self, state: EntityState) -> pl.LazyFrame | None:
+        """The table's latest version, lazily (``polars.scan_delta`` with the same storage options)."""
+        import polars as pl
+
+        if self.open_table() is None:
+            return None
+        return pl.scan_delta(self.table_uri, storage_options=self.storage_options() or None)
+
+    def table_version(self) -> int | None:
+        table = self.open_table()
+        return None if table is None else table.version()
+
+    def session(self) -> DeltaSession:
+        return DeltaSession(self)
+
+    def check(self) -> str:
+        """Write and delete a probe object under the table: a real request to the store.
+
+        Uses delta-rs' raw file-system handle: the pyarrow wrapper's output stream
+        (``deltalake.fs.DeltaStorageHandler``) hands it a buffer type it rejects.
+        """
+        import_deltalake(self.context.key)
+        from deltalake._internal import DeltaFileSystemHandler
+
+        if self.is_local:
+            with self.errors("create"):
+                Path(self.table_uri).mkdir(parents=True, exist_ok=True)
+        name = f"{STAGING_PREFIX}probe"
+        with self.errors("write a probe object to"):
+            handler = DeltaFileSystemHandler(self.table_uri, self.storage_options())
+            stream = handler.open_output_stream(f"{name}/probe", None)
+            stream.write(b"hygge")
+            stream.close()
+            handler.delete_dir(name)
+        return f"can write to {self.table_uri}"
+
+    def vacuum(self, *, retention_hours: int = 168) -> list[str]:
+        """Delete data files no version younger than ``retention_hours`` refers to, staging of killed runs included."""
+        table = self.open_table()
+        if table is None:
+            return []
+        with self.errors("vacuum"):
+            return list(table.vacuum(retention_hours=retention_hours, dry_run=False, enforce_retention_duration=False, full=True))
+
+    def remove_staging(self, name: str) -> None:
+        """Best effort: a leftover staging folder is invisible to readers and removed by ``vacuum``."""
+        try:
+            if self.is_local:
+                shutil.rmtree(Path(self.table_uri) / name, ignore_errors=True)
+                return
+            deltalake = import_deltalake(self.context.key)
+            deltalake.fs.DeltaStorageHandler(self.table_uri, self.storage_options()).delete_dir(name)
+        except Exception as exc:  # noqa: BLE001  (cleanup must never hide the run's own outcome)
+            log.warning("[%s] could not remove staging %s/%s: %s", self.context.key, self.table_uri, name, self.redact(str(exc)))
+
+
+class DeltaSession(StoreSession):
+    """Reads the table once: the state and the version every commit of this run must follow."""
+
+    def __init__(self, store: DeltaStore) -> None:
+        self.store = store
+        self.table = store.open_table()
+        self._state = EntityState() if self.table is None else store.state_of(self.table)
+
+    @property
+    def state(self) -> EntityState:
+        return self._state
+
+    def writer(self, *, run_id: str, run_type: RunType) -> DeltaWriter:
+        return DeltaWriter(self.store, self.table, run_id=run_id, incremental=run_type == "incremental")
+
+
+_END = object()
+
+
+class _Pipe:
+    """A bounded hand-off of batches from the calling thread to delta-rs' writer thread."""
+
+    def __init__(self, thread_alive: Callable[[], bool], maxsize: int = 1) -> None:
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=maxsize)
+        self._alive = thread_alive
+
+    def put(self, item: Any) -> bool:
+        """Hand ``item`` over; ``False`` if the writer thread has ended and will take nothing more."""
+        while True:
+            try:
+                self._queue.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                if not self._alive():
+                    return False
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        while True:
+            item = self._queue.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+
+class DeltaWriter(StoreWriter):
+    def __init__(self, store: DeltaStore, table: DeltaTable | None, *, run_id: str, incremental: bool) -> None:
+        self.store = store
+        self.table = table
+        self.run_id = run_id
+        self.incremental = incremental
+        self.merge_keys = store.merge_keys if incremental else []
+        self.staging = f"{STAGING_PREFIX}{run_id}"
+        self.staging_uri = store.table_uri.rstrip("/") + "/" + self.staging
+        self.schema: pa.Schema | None = None
+        self._staged_schema: pa.Schema | None = None
+        self._thread: threading.Thread | None = None
+        self._pipe: _Pipe | None = None
+        self._error: BaseException | None = None
+        self._rows = 0
+
+    # -- staging ---------------------------------------------------------------------------------------------
+
+    def write(self, data: pa.Table | pa.RecordBatch) -> None:
+        if self.schema is None:
+            self._start(data.schema)
+        assert self.schema is not None and self._pipe is not None
+        data = conform(data, self.schema)
+        for batch in data.to_batches() if isinstance(data, pa.Table) else [data]:
+            if batch.num_rows == 0:
+                continue
+            if self.merge_keys:
+                import polars as pl
+
+                sequence = pl.int_range(self._rows, self._rows + batch.num_rows, dtype=pl.Int64, eager=True).to_arrow()
+                batch = pa.RecordBatch.from_arrays([*batch.columns, sequence], schema=self._staged_schema)
+            self._rows += batch.num_rows
+            if not self._pipe.put(batch):
+                self._raise_staging_error()
+
+    def _start(self, schema: pa.Schema) -> None:
+        """Check the schema against the table, then start delta-rs writing the staging table on its own thread."""
+        self.schema = schema
+        self._check_schema(schema)
+        self._staged_schema = schema.append(pa.field(SEQUENCE_COLUMN, pa.int64(), nullable=False)) if self.merge_keys else schema
+        deltalake = import_deltalake(self.store.context.key)
+        thread = threading.Thread(
+            target=self._stage, args=(deltalake,), name=f"hygge-delta-{self.store.context.key}", daemon=True
+        )
+        self._thread = thread
+        self._pipe = _Pipe(thread.is_alive)
+        thread.start()
+
+    def _stage(self, deltalake: Any) -> None:
+        assert self._pipe is not None and self._staged_schema is not None
+        reader = pa.RecordBatchReader.from_batches(self._staged_schema, self._pipe.batches())
+        partition_by = self.store.config.partition_by if not self.merge_keys else None
+        try:
+            deltalake.write_deltalake(
+                self.staging_uri,
+                reader,
+                mode="error",
+                partition_by=partition_by or None,
+                storage_options=self.store.storage_options(),
+                target_file_size=self.store.config.target_file_size,
+            )
+        except BaseException as exc:  # noqa: BLE001  (handed to the calling thread, which raises it)
+            self._error = exc
+
+    def _finish_staging(self) -> None:
+        if self._thread is None or self._pipe is None:
+            return
+        self._pipe.put(_END)
+        self._thread.join()
+        self._thread = None
+        if self._error is not None:
+            self._raise_staging_error()
+
+    def _raise_staging_error(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+        error = self._error or StoreError(f"{self.store.context.key}: delta-rs stopped taking data for {self.store.table_uri}")
+        with self.store.errors("write"):
+            raise error
+
+    # -- schema ----------------------------------------------------------------------------------------------
+
+    def _check_schema(self, schema: pa.Schema) -> None:
+        store, key = self.store, self.store.context.key
+        for column in [*store.config.partition_by, *self.merge_keys]:
+            if column not in schema.names:
+                raise StoreError(
+                    f"{key}: column {column!r} (partition_by/merge_keys of {store.table_uri}) is not in the data; columns: {', '.join(schema.names)}"
+                )
+        if self.table is None:
+            return
+        partitioned_by = list(self.table.metadata().partition_columns)
+        if not self.incremental and partitioned_by != list(store.config.partition_by):
+            raise StoreError(
+                f"{key}: delta table {store.table_uri} is partitioned by {partitioned_by} but partition_by says "
+                f"{list(store.config.partition_by)}; Delta cannot change partitioning in place: write to a new path"
+            )
+        if not self.incremental:
+            return
+        added, dropped, retyped = schema_changes(self.table, schema)
+        if not (added or dropped or retyped):
+            return
+        changes = "; ".join(
+            part
+            for part in (
+                f"added {', '.join(added)}" if added else "",
+                f"dropped {', '.join(dropped)}" if dropped else "",
+                f"retyped {', '.join(retyped)}" if retyped else "",
+            )
+            if part
+        )
+        policy = store.context.schema_change
+        if policy == "full_drop":
+            raise ReloadAsFullDrop(f"{key}: schema of delta table {store.table_uri} changed ({changes}); reloading as full_drop")
+        if policy == "evolve" and not (dropped or retyped):
+            log.info("[%s] evolving the schema of %s: %s", key, store.table_uri, changes)
+            return
+        hint = (
+            "evolve only adds columns; a dropped or retyped column needs schema_change: full_drop or a full drop run"
+            if policy == "evolve"
+            else "set schema_change: evolve (added columns) or full_drop, or run the entity as a full drop"
+        )
+        raise StoreError(f"{key}: schema of delta table {store.table_uri} changed ({changes}); the table is unchanged; {hint}")
+
+    # -- commit ----------------------------------------------------------------------------------------------
+
+    def commit(self, state: EntityState, *, schema: pa.Schema | None) -> DeltaPublishResult:
+        if self.schema is None and schema is not None:
+            self._start(schema)  # an empty run still publishes its schema
+        self._finish_staging()
+        deltalake = import_deltalake(self.store.context.key)
+        properties = deltalake.CommitProperties(
+            custom_metadata={STATE_KEY: {"run_id": self.run_id, "state": state.model_dump(mode="json")}},
+            max_commit_retries=0,
+        )
+        before = set(_file_sizes(self.table)) if self.table is not None else set()
+        with self.store.errors("commit to"):
+            staged = self._staged_log(deltalake) if self.schema is not None else []
+            if self.merge_keys and self.schema is not None:
+                self._merge(deltalake, properties)
+            else:
+                self._commit_staged(deltalake, properties, staged)
+        with self.store.errors("read back"):
+            table = self.store.open_table()
+            assert table is not None
+            added = {path: size for path, size in _file_sizes(table).items() if path not in before}
+        return DeltaPublishResult(
+            files=len(added),
+            bytes=sum(added.values()),
+            rows=sum(json.loads(add.get("stats") or "{}").get("numRecords", 0) for add in staged),
+            destination=self.store.table_uri,
+            version=self.table.version() + 1 if self.table is not None else 0,
+            table_uri=self.store.table_uri,
+        )
+
+    def _staged_log(self, deltalake: Any) -> list[dict[str, Any]]:
+        """The staging table's ``add`` actions as delta-rs wrote them (paths relative to the staging folder).
+
+        Their ``numRecords`` are the rows this run published (a merge collapses a key
+        repeated within the run, but every staged row was taken in).
+        """
+        handler = deltalake.fs.DeltaStorageHandler(self.store.table_uri, self.store.storage_options())
+        with handler.open_input_stream(f"{self.staging}/_delta_log/{0:020d}.json") as stream:
+            lines = stream.read().decode("utf-8").splitlines()
+        return [add for line in lines if line.strip() and (add := json.loads(line).get("add")) is not None]
+
+    def _staged_adds(self, deltalake: Any, staged: list[dict[str, Any]]) -> list[Any]:
+        """The staged files as ``add`` actions of the real table; the staging table's own log is deleted."""
+        adds = [
+            deltalake.transaction.AddAction(
+                path=f"{self.staging}/{add['path']}",
+                size=add["size"],
+                partition_values=add.get("partitionValues") or {},
+                modification_time=add["modificationTime"],
+                data_change=True,
+                stats=add.get("stats") or "",
+            )
+            for add in staged
+        ]
+        deltalake.fs.DeltaStorageHandler(self.store.table_uri, self.store.storage_options()).delete_dir(
+            f"{self.staging}/_delta_log"
+        )
+        return adds
+
+    def _commit_staged(self, deltalake: Any, properties: Any, staged: list[dict[str, Any]]) -> None:
+        if self.table is not None and self.incremental and self.schema is not None:
+            known = set(pa.schema(self.table.schema().to_arrow()).names)
+            if any(name not in known for name in self.schema.names):
+                self._evolve(deltalake, properties)
+                return
+        adds = self._staged_adds(deltalake, staged) if self.schema is not None else []
+        mode = "append" if self.incremental else "overwrite"
+        schema = self.schema
+        if self.table is None:
+            assert schema is not None, "a first run always has a schema"
+            deltalake.transaction.create_table_with_add_actions(
+                self.store.table_uri,
+                deltalake.Schema.from_arrow(schema),
+                adds,
+                mode="error",
+                partition_by=self.store.config.partition_by or None,
+                storage_options=self.store.storage_options(),
+                commit_properties=properties,
+            )
+            return
+        partition_by = list(self.table.metadata().partition_columns)
+        schema = schema if schema is not None else pa.schema(self.table.schema().to_arrow())
+        self.table.create_write_transaction(
+            adds, mode=mode, schema=schema, partition_by=partition_by or None, commit_properties=properties
+        )
+
+    def _evolve(self, deltalake: Any, properties: Any) -> None:
+        """Append with new columns: the schema change must be in the same commit as the rows, and a commit of
+        staged files cannot carry one, so the staged rows are written once more with ``schema_mode="merge"``."""
+        assert self.table is not None
+        staged = deltalake.DeltaTable(self.staging_uri, storage_options=self.store.storage_options())
+        source = deltalake.QueryBuilder().register("staged", staged).execute("SELECT * FROM staged")
+        deltalake.write_deltalake(
+            self.table,
+            source,
+            mode="append",
+            schema_mode="merge",
+            target_file_size=self.store.config.target_file_size,
+            commit_properties=properties,
+        )
+        self.store.remove_staging(self.staging)
+
+    def _merge(self, deltalake: Any, properties: Any) -> None:
+        """Upsert this run's rows on the merge keys; the last staged row of a key wins."""
+        assert self.schema is not None
+        staged = deltalake.DeltaTable(self.staging_uri, storage_options=self.store.storage_options())
+        columns = ", ".join(_quote(name) for name in self.schema.names)
+        keys = ", ".join(_quote(name) for name in self.merge_keys)
+        latest = (
+            f"SELECT {columns} FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY {keys} ORDER BY {_quote(SEQUENCE_COLUMN)} DESC) "
+            f"AS __hygge_rank FROM staged) WHERE __hygge_rank = 1"
+        )
+        source = deltalake.QueryBuilder().register("staged", staged).execute(latest)
+        if self.table is None:
+            deltalake.write_deltalake(
+                self.store.table_uri,
+                source,
+                mode="error",
+                partition_by=self.store.config.partition_by or None,
+                storage_options=self.store.storage_options(),
+                target_file_size=self.store.config.target_file_size,
+                commit_properties=properties,
+            )
+        else:
+            predicate = " AND ".join(f"target.{_quote(name)} = source.{_quote(name)}" for name in self.merge_keys)
+            (
+                self.table.merge(
+                    source,
+                    predicate,
+                    source_alias="source",
+                    target_alias="target",
+                    merge_schema=self.store.context.schema_change == "evolve",
+                    commit_properties=properties,
+                )
+                .when_matched_update_all()
+                .when_not_matched_insert_all()
+                .execute()
+            )
+        self.store.remove_staging(self.staging)
+
+    def abort(self) -> None:
+        if self._thread is not None and self._pipe is not None:
+            self._pipe.put(StoreError("run aborted"))
+            self._thread.join()
+            self._thread = None
+        self.store.remove_staging(self.staging)
+
+
+def schema_changes(table: DeltaTable, schema: pa.Schema) -> tuple[list[str], list[str], list[str]]:
+    """Added, dropped and retyped columns of ``schema`` against the table, compared as Delta types.
+
+    Comparing Delta types, not Arrow ones, means a change Delta cannot see (a timestamp's
+    zone name, string vs large_string) is not reported as one.
+    """
+    from deltalake import Schema
+
+    current = _delta_types(table.schema().to_json())
+    incoming = _delta_types(Schema.from_arrow(schema).to_json())
+    added = [f"{name} ({kind})" for name, kind in incoming.items() if name not in current]
+    dropped = [name for name in current if name not in incoming]
+    retyped = [
+        f"{name} {current[name]} -> {kind}" for name, kind in incoming.items() if name in current and kind != current[name]
+    ]
+    return added, dropped, retyped
+
+
+def _delta_types(schema_json: str) -> dict[str, str]:
+    """Column name -> Delta type as text (nested types as their JSON), from a Delta schema's JSON."""
+    fields = json.loads(schema_json)["fields"]
+    return {
+        field["name"]: field["type"] if isinstance(field["type"], str) else json.dumps(field["type"], sort_keys=True)
+        for field in fields
+    }
+
+
+def _file_sizes(table: DeltaTable) -> dict[str, int]:
+    actions = pa.table(table.get_add_actions(flatten=True))
+    return dict(zip(actions.column("path").to_pylist(), actions.column("size_bytes").to_pylist(), strict=True))
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def import_deltalake(label: str) -> Any:
+    """``deltalake`` (with the submodules used here), or a clear error saying which extra to install."""
+    try:
+        import deltalake
+        import deltalake.exceptions
+        import deltalake.fs
+        import deltalake.transaction
+    except ImportError as exc:
+        raise StoreError(f"{label}: the delta store needs the deltalake package: pip install 'hygge[delta]' ({exc})") from None
+    return deltalake
+
+
+class delta_errors:
+    """Turn delta-rs and object-store failures into hygge errors that name the store and never a secret.
+
+    The original exception is not chained: its text may quote a request, and the
+    message already carries what it said (redacted).
+    """
+
+    def __init__(self, store: DeltaStore, action: str) -> None:
+        self.store = store
+        self.action = action
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        if exc is None or isinstance(exc, StoreError | TransientError) or not isinstance(exc, Exception):
+            return
+        store, key = self.store, self.store.context.key
+        text = store.redact(str(exc)).strip()
+        detail = " ".join(line.strip().lstrip("↳").strip() for line in text.splitlines() if line.strip())
+        where = f"delta table {store.table_uri}"
+        lowered = detail.lower()
+        if type(exc).__name__ == "CommitFailedError" or "version already exists" in lowered:
+            raise TransientError(
+                f"{key}: another writer committed to {where} during this run, so this run's commit was refused "
+                "(the table is unchanged); it will be retried, or run again"
+            ) from None
+        if "no space left on device" in lowered or "os error 28" in lowered:
+            raise StoreError(
+                f"{key}: disk full: cannot {self.action} {where}; free space and run again; the table is unchanged"
+            ) from None
+        if re.search(
+            r"\b40[13]\b|forbidden|unauthori[sz]ed|signaturedoesnotmatch|authenticationfailed|authorizationfailure|lacked the necessary privileges|invalidaccesskeyid",
+            lowered,
+        ):
+            raise StoreError(
+                f"{key}: access denied: cannot {self.action} {where}; check the credentials in store.storage_options "
+                f"({detail[:400]})"
+            ) from None
+        if any(
+            word in lowered
+            for word in ("connection refused", "error sending request", "tcp connect", "dns error", "timed out", "connect error")
+        ):
+            raise TransientError(
+                f"{key}: cannot reach the object store of {where}; check the endpoint and network ({detail[:400]})"
+            ) from None
+        if "permission denied" in lowered or "os error 13" in lowered:
+            raise StoreError(f"{key}: permission denied: cannot {self.action} {where}; give this user write access") from None
+        raise StoreError(f"{key}: cannot {self.action} {where}: {detail[:600]}") from None
