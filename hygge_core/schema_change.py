@@ -46,13 +46,21 @@ class SchemaDiff:
 
 
 def diff(version: pa.Schema, source: pa.Schema) -> SchemaDiff:
-    """Columns added, dropped and retyped from the version's schema to the source's (names and types only)."""
+    """Columns added, dropped and retyped from the version's schema to the source's (names and types only).
+
+    A column is retyped when the version's type cannot hold the source's as it is.
+    """
     old = {f.name: f for f in version}
     new = {f.name: f for f in source}
     return SchemaDiff(
         added=[f for f in source if f.name not in old],
         dropped=[f for f in version if f.name not in new],
-        retyped=[(name, old[name].type, f.type) for name, f in new.items() if name in old and old[name].type != f.type],
+        # A narrower type the version's column holds as it is (int32 rows into an int64 column) is no change.
+        retyped=[
+            (name, old[name].type, f.type)
+            for name, f in new.items()
+            if name in old and widen(old[name].type, f.type) != old[name].type
+        ],
     )
 
 
