@@ -20,7 +20,7 @@ class Fault:
     stall_seconds: float = 30.0
 
     def apply(self, session: Session, writer: ResponseWriter, rows_sent: int) -> None:
-        if rows_sent < self.after_rows:
+        if rows_sent < self.after_rows or not session.server.faults.spend(self):
             return
         if self.action == "drop":
             writer.finish_partial()  # the rows so far really leave, then the connection goes
@@ -53,14 +53,18 @@ class Faults:
             self._planned.clear()
 
     def for_query(self, text: str) -> Fault | None:
-        """The fault for this statement, if one is planned; taking it uses up one of its ``times``."""
+        """The fault planned for this statement, if any (it is spent only when it fires: a short result passes)."""
         lowered = text.lower()
         with self._lock:
-            for fault in self._planned:
-                if fault.match.lower() in lowered:
-                    fault.times -= 1
-                    if fault.times <= 0:
-                        self._planned.remove(fault)
-                    self.hits += 1
-                    return fault
-        return None
+            return next((fault for fault in self._planned if fault.match.lower() in lowered), None)
+
+    def spend(self, fault: Fault) -> bool:
+        """Use up one of ``fault.times``; False when another session spent the last one first."""
+        with self._lock:
+            if fault not in self._planned:
+                return False
+            fault.times -= 1
+            if fault.times <= 0:
+                self._planned.remove(fault)
+            self.hits += 1
+            return True

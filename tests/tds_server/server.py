@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .engine import Engine
+from .engine import Engine, Rows
 from .faults import Faults
 from .tls import Certificate
 
@@ -137,6 +137,18 @@ class TdsServer:
         finally:
             with self._lock:
                 self._sockets.discard(sock)
+
+    def execute(self, sql: str) -> list[tuple]:
+        """Run T-SQL on the engine from the test itself (set-up, inserts between runs); the rows of the last result."""
+        session = self.engine.session(0)
+        rows: list[tuple] = []
+        try:
+            for outcome in session.run(sql):
+                if isinstance(outcome, Rows):
+                    rows = [row for batch in outcome.batches for row in batch]
+        finally:
+            session.close()
+        return rows
 
     def drop_all(self) -> int:
         """Close every open client connection (a server restart, as the clients see it)."""
