@@ -193,6 +193,7 @@ class Engine:
             # datetimeoffset is stored as its text; SQL Server writes a space before the offset, DuckDB wants none
             "CREATE MACRO switchoffset(v, o) AS CAST(regexp_replace(CAST(v AS VARCHAR), '\\s+([+-][0-9:]+)$', '\\1') AS TIMESTAMPTZ)",
             "CREATE MACRO db_name() AS 'hygge'",
+            "CREATE MACRO datalength(x) AS octet_length(CAST(x AS BLOB))",
         ]
         for statement in statements:
             self.db.execute(statement)
@@ -336,9 +337,9 @@ class EngineSession:
         columns: list[tuple[str, TsqlType]] = []
         needs_scan: list[int] = []
         for index, arrow_field in enumerate(schema):
-            hint = hints[index] if hints else None
-            known = by_name.get(arrow_field.name.lower())
-            if hint is not None:
+            hint = hints[index] if hints else translate.COLUMN
+            known = by_name.get(arrow_field.name.lower()) if hint == translate.COLUMN else None
+            if isinstance(hint, TsqlType):
                 tsql = hint
             elif known is not None and known[1] == arrow_field.type:
                 tsql = known[0]

@@ -168,11 +168,15 @@ def referenced_tables(statement: exp.Expression) -> list[tuple[str, str]]:
     return [((table.db or "dbo").lower(), table.name.lower()) for table in statement.find_all(exp.Table) if table.name]
 
 
-def projection_hints(statement: exp.Expression) -> list[TsqlType | None] | None:
-    """For a plain SELECT without ``*``: each output column's type when the query says it (a CAST), else None."""
+COLUMN = "column"  # a projection that is a plain column: its declared type, looked up by name
+COMPUTED = "computed"  # an expression: its type follows from DuckDB's result
+
+
+def projection_hints(statement: exp.Expression) -> list[TsqlType | str] | None:
+    """For a SELECT without ``*``, per output column: the CAST's type, COLUMN or COMPUTED; None when unknown."""
     if not isinstance(statement, exp.Select):
         return None
-    hints: list[TsqlType | None] = []
+    hints: list[TsqlType | str] = []
     for projection in statement.expressions:
         if isinstance(projection, exp.Star) or (isinstance(projection, exp.Column) and isinstance(projection.this, exp.Star)):
             return None
@@ -183,5 +187,5 @@ def projection_hints(statement: exp.Expression) -> list[TsqlType | None] | None:
                 continue
             except ValueError:
                 pass
-        hints.append(None)
+        hints.append(COLUMN if isinstance(inner, exp.Column) else COMPUTED)
     return hints
