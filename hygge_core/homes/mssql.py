@@ -39,7 +39,7 @@ class MssqlHome(SqlHome, type_name="mssql", config=MssqlHomeConfig):
             oversized = self._oversized()
             if not oversized:
                 raise
-            raise HomeError(f"{self.plan.key}: {'; '.join(oversized)}") from None
+            raise HomeError(f"{self.context.key}: {'; '.join(oversized)}") from None
 
     def _oversized(self) -> list[str]:
         table = self.dialect.parse_name(self.config.source_table() or "")
