@@ -134,6 +134,10 @@ class ArrowOdbcConnection(SqlConnection):
             yield from reader
         except self._error_type as exc:
             raise self._fail(exc, during) from None
+        # Through arrow-odbc, msodbcsql ends a result early and without an error when the connection drops
+        # mid-result (shown on the TDS test server); one round trip after the last batch turns that silent
+        # truncation into the connection error it is, before anything is published.
+        self.execute("SELECT 1", during=f"{during} (confirming the result arrived whole)")
 
     def close(self) -> None:
         # arrow-odbc frees the ODBC connection when its object is released; drop our only reference.

@@ -61,6 +61,16 @@ def _time_unit(fraction_digits: int | None, default: int) -> str:
     return "ns"
 
 
+def _timestamp_unit(fraction_digits: int | None) -> str:
+    """SQL Server timestamps span years 1..9999; nanoseconds cover only 1677..2262, so 7 digits land as microseconds.
+
+    ``datetime2(7)`` (the default) and ``datetimeoffset(7)`` values therefore lose their 7th fraction digit
+    (100 ns), rather than failing on 9999-12-31 (SQL Server's usual "open-ended" date) and on dates before 1677.
+    """
+    unit = _time_unit(fraction_digits, 7)
+    return "us" if unit == "ns" else unit
+
+
 def _decimal_or_text(precision: int | None, scale: int | None, text_cast: str) -> Mapping:
     if precision is None or precision > DECIMAL_MAX_PRECISION or precision < 1:
         return Mapping(pa.string(), cast_to=text_cast)
@@ -144,10 +154,10 @@ def mssql_mapping(column: SourceColumn) -> Mapping:
     if name == "datetime":
         return Mapping(pa.timestamp("ms"))
     if name == "datetime2":
-        return Mapping(pa.timestamp(_time_unit(scale, 7)))
+        return Mapping(pa.timestamp(_timestamp_unit(scale)))
     if name == "datetimeoffset":
         digits = 7 if scale is None else scale
-        unit = _time_unit(digits, 7)
+        unit = _timestamp_unit(digits)
         return Mapping(
             pa.timestamp(unit, tz=UTC),
             fetch=pa.timestamp(unit),
@@ -158,7 +168,8 @@ def mssql_mapping(column: SourceColumn) -> Mapping:
     if name in ("text", "ntext"):
         return Mapping(pa.string(), cast_to="nvarchar(max)")
     if name == "uniqueidentifier":
-        return Mapping(pa.string(), cast_to="char(36)")
+        # CAST gives upper case (the driver's own GUID text too); the canonical form (RFC 9562) is lower case
+        return Mapping(pa.string(), expression="LOWER(CAST({column} AS char(36)))")
     if name in ("binary", "varbinary", "image"):
         return Mapping(pa.binary(), cast_to="varbinary(max)" if name == "image" else None)
     if name in ("timestamp", "rowversion"):
@@ -175,10 +186,10 @@ MSSQL_DOC = [
     ("float (float(53))", "float64"), ("real (float(24))", "float32"), ("date", "date32"),
     ("time(0..6)", "time64[us]"), ("time(7) (the default)", "time64[ns]"),
     ("smalldatetime", "timestamp[s]"), ("datetime", "timestamp[ms]"),
-    ("datetime2(0) / (1..3) / (4..6) / (7)", "timestamp[s] / [ms] / [us] / [ns]"),
-    ("datetimeoffset(n)", "timestamp[unit of n, tz=UTC] (converted to UTC)"),
+    ("datetime2(0) / (1..3) / (4..7)", "timestamp[s] / [ms] / [us] (7 digits: the 100 ns digit is dropped, so years 1..9999 fit)"),
+    ("datetimeoffset(n)", "timestamp[s/ms/us like datetime2, tz=UTC] (converted to UTC on the server)"),
     ("char, varchar, nchar, nvarchar (including max), text, ntext, sysname", "string"),
-    ("uniqueidentifier", "string (36 characters, upper case)"),
+    ("uniqueidentifier", "string (36 characters, canonical lower case)"),
     ("binary, varbinary (including max), image", "binary"), ("timestamp / rowversion", "binary (8 bytes)"),
     ("geography, geometry, hierarchyid", "string (.ToString())"), ("xml, sql_variant, anything else", "string"),
 ]

@@ -62,13 +62,13 @@ def test_select_list_casts_what_the_driver_cannot_deliver_faithfully():
     ])
     sql = TSQL.select(columns, "[sales].[Orders]", None)
     assert sql == (
-        "SELECT [Id], [Amount], CAST([Guid] AS char(36)) AS [Guid], "
+        "SELECT [Id], [Amount], LOWER(CAST([Guid] AS char(36))) AS [Guid], "
         "CAST(SWITCHOFFSET([At], '+00:00') AS datetime2(7)) AS [At], [Shape].ToString() AS [Shape], "
         "CAST([Notes] AS nvarchar(max)) AS [Notes], CAST([Doc] AS nvarchar(max)) AS [Doc], CAST([Ver] AS binary(8)) AS [Ver] "
         "FROM [sales].[Orders]"
     )
     fetch, published = TSQL.schema_for(columns)
-    assert fetch.field("At").type == pa.timestamp("ns") and published.field("At").type == pa.timestamp("ns", tz="UTC")
+    assert fetch.field("At").type == pa.timestamp("us") and published.field("At").type == pa.timestamp("us", tz="UTC")
 
 
 def test_watermark_predicates_cast_literals_to_the_declared_type():
@@ -164,8 +164,8 @@ def test_query_entities_are_wrapped_for_windows():
         ("float", 53, 0, 8, pa.float64()), ("real", 24, 0, 4, pa.float32()),
         ("date", 10, 0, 3, pa.date32()), ("time", 16, 7, 5, pa.time64("ns")), ("time", 12, 3, 4, pa.time64("us")),
         ("smalldatetime", 16, 0, 4, pa.timestamp("s")), ("datetime", 23, 3, 8, pa.timestamp("ms")),
-        ("datetime2", 27, 7, 8, pa.timestamp("ns")), ("datetime2", 23, 3, 7, pa.timestamp("ms")), ("datetime2", 19, 0, 6, pa.timestamp("s")),
-        ("datetimeoffset", 34, 7, 10, pa.timestamp("ns", tz="UTC")),
+        ("datetime2", 27, 7, 8, pa.timestamp("us")), ("datetime2", 23, 3, 7, pa.timestamp("ms")), ("datetime2", 19, 0, 6, pa.timestamp("s")),
+        ("datetimeoffset", 34, 7, 10, pa.timestamp("us", tz="UTC")),
         ("char", 0, 0, 10, pa.string()), ("varchar", 0, 0, -1, pa.string()), ("nchar", 0, 0, 20, pa.string()),
         ("nvarchar", 0, 0, -1, pa.string()), ("text", 0, 0, 16, pa.string()), ("ntext", 0, 0, 16, pa.string()),
         ("uniqueidentifier", 0, 0, 16, pa.string()), ("binary", 0, 0, 16, pa.binary()), ("varbinary", 0, 0, -1, pa.binary()),
