@@ -73,9 +73,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except HyggeError as error:
         print(f"hygge: {error}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
+        from hygge_cli.signals import Interrupted, exit_code
+
         print("hygge: interrupted; nothing was half-published", file=sys.stderr)
-        return 130
+        return exit_code(stop.signum) if isinstance(stop, Interrupted) else 130
     raise AssertionError(f"unhandled command {args.command}")
 
 

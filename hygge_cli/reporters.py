@@ -30,6 +30,13 @@ def checks_text(outcome: EntityOutcome) -> str:
     return f"{sum(check.passed for check in outcome.checks)}/{len(outcome.checks)}"
 
 
+def summary_word(report: EntitiesRunReport) -> str:
+    """The closing verdict: INTERRUPTED when a signal stopped an entity, else FAILED or OK."""
+    if report.interrupted:
+        return "INTERRUPTED"
+    return "FAILED" if report.failed else "OK"
+
+
 class Reporter(ABC):
     @abstractmethod
     def started(self, key: str) -> None: ...
@@ -76,7 +83,9 @@ class PlainReporter(Reporter):
         self._line(f"progress {key}: {rows:,} rows ({rows_per_second:,.0f} rows/s)")
 
     def finished(self, outcome: EntityOutcome) -> None:
-        if not outcome.ok:
+        if outcome.status == "interrupted":
+            self._line(f"STOPPED  {outcome.key}: {outcome.failure_text()}")
+        elif not outcome.ok:
             self._line(f"FAILED   {outcome.key}: {outcome.failure_text()}")
         elif not self.quiet:
             self._line(
@@ -86,11 +95,14 @@ class PlainReporter(Reporter):
 
     def summary(self, report: EntitiesRunReport) -> None:
         failed = [outcome for outcome in report.entities if not outcome.ok]
-        word = "FAILED" if failed else "OK"
         total = len(report.entities)
-        self._line(f"{word}: {total - len(failed)} of {total} entities succeeded, {report.rows:,} rows in {report.seconds:.2f}s (Dagster run {report.run_id})")
+        self._line(
+            f"{summary_word(report)}: {total - len(failed)} of {total} entities succeeded, {report.rows:,} rows in {report.seconds:.2f}s "
+            f"(Dagster run {report.run_id})"
+        )
         for outcome in failed:
-            self._line(f"  failed: {outcome.key}: {outcome.failure_text()}")
+            label = "" if outcome.status == "interrupted" else "failed: "  # the interrupted text says what happened itself
+            self._line(f"  {label}{outcome.key}: {outcome.failure_text()}")
 
     def message(self, text: str) -> None:
         if not self.quiet:
@@ -125,6 +137,7 @@ class JsonReporter(Reporter):
             run_id=report.run_id,
             entities=len(report.entities),
             failed=[outcome.key for outcome in report.entities if not outcome.ok],
+            interrupted=[outcome.key for outcome in report.interrupted],
             rows=report.rows,
             seconds=round(report.seconds, 3),
         )
@@ -163,9 +176,11 @@ class RichReporter(Reporter):
     def finished(self, outcome: EntityOutcome) -> None:
         self.started(outcome.key)
         ok = outcome.ok
-        mark = "[green]✓[/green]" if ok else "[red]✗[/red]"
+        mark = "[green]✓[/green]" if ok else "[yellow]■[/yellow]" if outcome.status == "interrupted" else "[red]✗[/red]"
         self._bars.update(self._tasks[outcome.key], description=f"{mark} {outcome.key}", rows=outcome.rows, rate=outcome.rows_per_second, total=1, completed=1)
-        if not ok:
+        if outcome.status == "interrupted":
+            self.console.print(f"[yellow]stopped[/yellow] {escape(outcome.key)}: {outcome.failure_text()}")
+        elif not ok:
             self.console.print(f"[red]failed[/red] {outcome.key}: {escape(outcome.failure_text())}")
 
     def summary(self, report: EntitiesRunReport) -> None:
@@ -175,10 +190,14 @@ class RichReporter(Reporter):
             table.add_column(column, justify="right" if column in ("rows", "rows/s", "duration") else "left")
         for outcome in report.entities:
             status = outcome.status if outcome.ok else f"[red]{'check failed' if outcome.status != 'failed' else outcome.status}[/red]"
+            if outcome.status == "interrupted":
+                status = f"[yellow]{outcome.failure_text()}[/yellow]"
             table.add_row(escape(outcome.key), status, f"{outcome.rows:,}", f"{outcome.rows_per_second:,.0f}", f"{outcome.seconds:.2f}s", checks_text(outcome))
         seconds = report.seconds
         table.add_row("[bold]total", "", f"[bold]{report.rows:,}", f"{report.rows / seconds if seconds else 0:,.0f}", f"{seconds:.2f}s", "")
         self.console.print(table)
+        if report.interrupted:
+            self.console.print(f"[yellow]{summary_word(report)}[/yellow]: " + ", ".join(f"{escape(o.key)}: {o.failure_text()}" for o in report.interrupted))
 
     def message(self, text: str) -> None:
         self.console.print(escape(text))

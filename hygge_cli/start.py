@@ -10,14 +10,20 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import signal
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TextIO
+
+from rich.console import Console
 
 from hygge_cli.instance import dagster_home
 from hygge_cli.main import configure_logging
 from hygge_cli.reporters import JsonReporter, PlainReporter, Reporter, RichReporter
+from hygge_cli.signals import StopSignals
 from hygge_core.errors import ConfigError
 from hygge_core.loading import load_project
 from hygge_core.project import EntityPlan, Project
@@ -26,6 +32,12 @@ SESSION_TAG = "hygge/cli_session"
 
 
 def run_start(args: argparse.Namespace) -> int:
+    """Exit code: 0 when every entity succeeded, 1 when one failed, 130/143 after SIGINT/SIGTERM."""
+    with StopSignals() as signals:
+        return _run_start(args, signals)
+
+
+def _run_start(args: argparse.Namespace, signals: StopSignals) -> int:
     configure_logging(verbose=args.verbose)
     project = load_project(args.project)
     plans = project.select(flows=split_names(args.flow), entities=split_names(args.entity))
@@ -40,7 +52,14 @@ def run_start(args: argparse.Namespace) -> int:
     from dagster import DagsterInstance
 
     from hygge_cli.watch import RunWatcher
-    from hygge_dagster.run import entity_steps, materialize_entities, reconstruct_job, type_modules
+    from hygge_dagster.run import (
+        end_canceled_runs,
+        entity_steps,
+        materialize_entities,
+        reconstruct_job,
+        request_cancel,
+        type_modules,
+    )
 
     reporter = make_reporter(args)
     home = dagster_home(project.root)
@@ -49,20 +68,39 @@ def run_start(args: argparse.Namespace) -> int:
     steps = entity_steps(reconstruct_job(str(project.config_file), "in_process", 1, type_modules(plans)), plans)
     reporter.message(f"running {len(plans)} entit{'y' if len(plans) == 1 else 'ies'} of {project.name!r}; Dagster home {home}")
     dagster_log = home / "hygge-start.log"
+
+    running = threading.Event()
+
+    def stop(signum: int) -> None:
+        name = signal.Signals(signum).name
+        reporter.message(f"{name}: stopping; entities being written keep their previous version")
+        if running.is_set():
+            request_cancel(instance, session, f"hygge start received {name}")
+
+    signals.listen(stop)
     try:
-        with instance, stderr_to(None if args.verbose else dagster_log), RunWatcher(instance, tag=session, steps=steps, reporter=reporter):
-            report = materialize_entities(
-                project,
-                plans,
-                instance=instance,
-                run_type=args.run_type,
-                max_concurrent=args.concurrency,
-                tags=dict([session]),
-                run_config={"loggers": {"console": {"config": {"log_level": "INFO" if args.verbose else "ERROR"}}}},
-            )
+        with instance:
+            running.set()
+            try:
+                with stderr_to(None if args.verbose else dagster_log), RunWatcher(instance, tag=session, steps=steps, reporter=reporter):
+                    report = materialize_entities(
+                        project,
+                        plans,
+                        instance=instance,
+                        run_type=args.run_type,
+                        max_concurrent=args.concurrency,
+                        tags=dict([session]),
+                        run_config={"loggers": {"console": {"config": {"log_level": "INFO" if args.verbose else "ERROR"}}}},
+                    )
+            finally:
+                running.clear()
+                if signals.received is not None:
+                    end_canceled_runs(instance, session, f"hygge start received {signal.Signals(signals.received).name}")
     finally:
         reporter.close()
     reporter.summary(report)
+    if signals.exit_code is not None:
+        return signals.exit_code
     ok = report.ok
     if not ok and not args.verbose:
         reporter.message(f"Dagster's own log of this run: {dagster_log} (or run again with -v)")
@@ -92,11 +130,27 @@ def stderr_to(path: Path | None) -> Iterator[None]:
 
 
 def make_reporter(args: argparse.Namespace) -> Reporter:
+    stream = screen()
     if args.log_format == "json":
-        return JsonReporter()
-    if sys.stdout.isatty() and not args.quiet:
-        return RichReporter()
-    return PlainReporter(quiet=args.quiet)
+        return JsonReporter(stream)
+    if stream.isatty() and not args.quiet:
+        return RichReporter(Console(file=stream))
+    return PlainReporter(stream, quiet=args.quiet)
+
+
+def screen() -> TextIO:
+    """Standard output as it is before the run, on a descriptor of its own.
+
+    Dagster's in-process executor points descriptor 1 at a log file while a step runs and
+    mirrors it back through a ``tail`` process; a Ctrl-C kills that ``tail`` too, so what the
+    reporter printed during the step (such as "stopping") would never reach the screen.
+    """
+    try:
+        descriptor = sys.stdout.fileno()
+    except (AttributeError, OSError):  # a captured stdout (tests) has no descriptor: use it as it is
+        return sys.stdout
+    sys.stdout.flush()
+    return os.fdopen(os.dup(descriptor), "w", buffering=1, encoding=sys.stdout.encoding or "utf-8", errors="replace")
 
 
 def print_plan(project: Project, plans: list[EntityPlan], *, run_type: str | None) -> None:

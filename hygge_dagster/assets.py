@@ -27,10 +27,10 @@ from hygge_core.flow import run_entity
 from hygge_core.project import EntityPlan, Project
 from hygge_dagster import constants as c
 from hygge_dagster.checks import check_results, check_specs
-from hygge_dagster.errors import bad_run_type_failure, entity_failure
+from hygge_dagster.errors import bad_run_type_failure, entity_failure, unexpected_failure
 from hygge_dagster.metadata import result_metadata
 from hygge_dagster.progress import ThrottledProgress
-from hygge_dagster.retries import retry_policy
+from hygge_dagster.retries import retry_request
 from hygge_dagster.translator import DagsterHyggeTranslator, HyggeEntityData
 
 
@@ -90,7 +90,7 @@ def build_source_assets(project: Project) -> list[AssetsDefinition]:
 
 
 def entity_asset(plan: EntityPlan, spec: AssetSpec, *, op_name: str) -> AssetsDefinition:
-    """The asset that loads one entity: pool per SQL connection, retry policy from the flow."""
+    """The asset that loads one entity: pool per SQL connection; retries are requested by ``load_entity``."""
     key = spec.key
 
     @multi_asset(
@@ -98,7 +98,6 @@ def entity_asset(plan: EntityPlan, spec: AssetSpec, *, op_name: str) -> AssetsDe
         specs=[spec],
         check_specs=check_specs(plan, key),
         pool=c.pool_name(plan.connection_name) if plan.connection_name else None,
-        retry_policy=retry_policy(plan.flow_config.retries),
         op_tags={c.FLOW_TAG: c.sanitize(plan.flow)},
         can_subset=True,  # so a run may select some of the entity's checks
     )
@@ -111,8 +110,11 @@ def entity_asset(plan: EntityPlan, spec: AssetSpec, *, op_name: str) -> AssetsDe
 def load_entity(context: AssetExecutionContext, plan: EntityPlan, key: AssetKey) -> Iterator[MaterializeResult | AssetObservation | object]:
     """Run the engine for one entity and turn its result into Dagster events.
 
-    Transient errors propagate so the ``RetryPolicy`` retries them; every other
-    engine error becomes a ``Failure`` that is not retried. An incremental run that
+    Transient errors ask Dagster for a retry (as the flow's ``retries:`` allow); every
+    other error, hygge's or not, becomes a ``Failure`` that is not retried, with its
+    message. Interrupts (SIGINT, SIGTERM, a run terminated from the UI) propagate
+    untouched: the engine has already removed the staging, and Dagster ends the run
+    instead of retrying the entity. An incremental run that
     found nothing new leaves the destination unchanged, so it is recorded as an
     observation, not a materialisation.
     """
@@ -127,9 +129,11 @@ def load_entity(context: AssetExecutionContext, plan: EntityPlan, key: AssetKey)
         result = run_entity(plan, run_type=run_type, progress=ThrottledProgress(context.log.info))
     except TransientError as error:
         context.log.warning(f"{plan.key}: attempt {attempt} failed with a transient error (retried if the flow's retries allow): {error}")
-        raise
+        raise retry_request(plan.flow_config.retries, attempt) from error
     except HyggeError as error:
         raise entity_failure(plan, error) from error
+    except Exception as error:  # a bug: fail once, with its message; never retried like a dropped connection
+        raise unexpected_failure(plan, error) from error
     metadata = result_metadata(result, attempt=attempt)
     checks = check_results(result.checks, key, context.selected_asset_check_keys)
     if result.published:

@@ -1,4 +1,4 @@
-"""How engine errors surface in Dagster: transient ones are retried, the rest fail with the engine's message."""
+"""How engine errors surface in Dagster: transient ones are retried, the rest fail once with their message."""
 
 from __future__ import annotations
 
@@ -25,6 +25,19 @@ def entity_failure(plan: EntityPlan, error: HyggeError) -> Failure:
     if isinstance(error, ConfigError) and len(error.problems) > 1:
         metadata["hygge/problems"] = MetadataValue.json(error.problems)
     return Failure(description=f"{plan.key}: {error}", metadata=metadata, allow_retries=False)
+
+
+def unexpected_failure(plan: EntityPlan, error: Exception) -> Failure:
+    """A non-retryable ``Failure`` for an exception that is not hygge's (a bug in hygge or in a custom type).
+
+    Not retried: only ``TransientError`` says that another attempt may succeed.
+    """
+    metadata = {
+        c.META_FLOW: MetadataValue.text(plan.flow),
+        c.META_ENTITY: MetadataValue.text(plan.entity),
+        c.META_ERROR_TYPE: MetadataValue.text(type(error).__name__),
+    }
+    return Failure(description=f"{plan.key}: unexpected {type(error).__name__}: {error}", metadata=metadata, allow_retries=False)
 
 
 def bad_run_type_failure(value: str) -> Failure:

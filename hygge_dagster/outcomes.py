@@ -18,9 +18,13 @@ from hygge_core.checks import CheckResult, failed_checks_message
 from hygge_dagster import constants as c
 from hygge_dagster.progress import parse_progress_line
 
-OutcomeStatus = Literal["success", "skipped", "failed", "not_run"]
+OutcomeStatus = Literal["success", "skipped", "failed", "interrupted", "not_run"]
 """``success``: published; ``skipped``: nothing new, destination unchanged; ``failed``: the step failed;
+``interrupted``: a signal (or a termination from the UI) stopped the step, nothing was published;
 ``not_run``: the run ended before the entity's step ran."""
+
+INTERRUPTED_TEXT = "interrupted: previous version kept"
+INTERRUPT_ERRORS = frozenset({"DagsterExecutionInterruptedError", "KeyboardInterrupt"})
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,8 @@ class EntityOutcome:
         return self.status in ("success", "skipped") and not self.failing_checks
 
     def failure_text(self) -> str:
+        if self.status == "interrupted":
+            return INTERRUPTED_TEXT
         return self.error or failed_checks_message(self.checks, published=self.published) or f"status {self.status}"
 
 
@@ -78,6 +84,10 @@ class EntitiesRunReport:
     @property
     def rows(self) -> int:
         return sum(outcome.rows for outcome in self.entities)
+
+    @property
+    def interrupted(self) -> list[EntityOutcome]:
+        return [outcome for outcome in self.entities if outcome.status == "interrupted"]
 
 
 class OutcomeListener(Protocol):
@@ -144,7 +154,9 @@ class RunEventReader:
                     self.listener.started(entity)
         elif kind in (DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE):
             for entity in self._by_step.get(event.step_key or "", []):
-                if kind == DagsterEventType.STEP_FAILURE:
+                if kind == DagsterEventType.STEP_FAILURE and _interrupted(data):
+                    self._status[entity] = "interrupted"
+                elif kind == DagsterEventType.STEP_FAILURE:
                     self._status[entity] = "failed"
                     if not _blocked_by_checks(data):  # then the checks' own messages say why
                         self._errors[entity] = failure_message(data)
@@ -187,6 +199,12 @@ def failure_message(data: Any) -> str:
     while error.cause is not None:
         error = error.cause
     return error.message.strip()
+
+
+def _interrupted(data: Any) -> bool:
+    """Whether a step failed because it was interrupted (Dagster's ``ErrorSource.INTERRUPT``), not by an error."""
+    source = data.error_source.value if data.error_source is not None else None  # the enum is not public API
+    return source == "INTERRUPT" or (data.error is not None and data.error.cls_name in INTERRUPT_ERRORS)
 
 
 def _blocked_by_checks(data: Any) -> bool:

@@ -20,8 +20,10 @@ from typing import Any
 from dagster import (
     AssetSelection,
     DagsterInstance,
+    DagsterRunStatus,
     Definitions,
     JobDefinition,
+    RunsFilter,
     build_reconstructable_job,
     define_asset_job,
     execute_job,
@@ -127,3 +129,25 @@ def read_report(instance: DagsterInstance, run_id: str, success: bool, seconds: 
     for entry in instance.all_logs(run_id):
         reader.read(entry)
     return EntitiesRunReport(run_id=run_id, success=success, seconds=seconds, entities=reader.outcomes())
+
+
+def request_cancel(instance: DagsterInstance, tag: tuple[str, str], message: str) -> None:
+    """Mark the running run tagged ``tag`` as canceling, so Dagster ends it CANCELED, not FAILURE.
+
+    For a stop the user asked for (a signal to ``hygge start``): the executor, which got the
+    same signal, interrupts the steps; Dagster reads this status when it decides how the run ended.
+    """
+    running = [DagsterRunStatus.STARTING, DagsterRunStatus.STARTED]
+    for run in instance.get_runs(filters=RunsFilter(tags={tag[0]: tag[1]}, statuses=running)):
+        instance.report_run_canceling(run, message=message)
+
+
+def end_canceled_runs(instance: DagsterInstance, tag: tuple[str, str], message: str) -> None:
+    """Mark the run tagged ``tag`` CANCELED if a stop left it unfinished (a signal before Dagster took over).
+
+    Dagster ends an interrupted run itself; this is the safety net, so no run stays
+    STARTED in the UI for a process that is gone.
+    """
+    unfinished = [DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING, DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING]
+    for run in instance.get_runs(filters=RunsFilter(tags={tag[0]: tag[1]}, statuses=unfinished)):
+        instance.report_run_canceled(run, message=message)

@@ -28,6 +28,7 @@ class MemoryHomeConfig(HomeConfig):
     batch_rows: int = 100
     fail_once_marker: str | None = None  # first attempt creates this file, then fails transiently mid-read
     claimed_source_rows: int | None = None  # what the home says the source holds (default: rows)
+    fail_with: str | None = None  # raise RuntimeError(this) after two batches: a bug, not one of hygge's errors
     sleep: float = 0.0  # seconds spent reading, to make runs overlap if nothing stops them
     timeline: str | None = None  # folder for <entity>.start / <entity>.end wall-clock stamps
     entity: str | None = None  # set per entity, like a SQL home's default table
@@ -52,6 +53,8 @@ class MemoryHome(Home, type_name="test_memory", config=MemoryHomeConfig):
         for offset in range(0, self.config.rows, self.config.batch_rows):
             ids = range(offset, min(offset + self.config.batch_rows, self.config.rows))
             yield pa.table({"id": pa.array(ids, pa.int64()), "name": [f"row {i}" for i in ids]})
+            if self.config.fail_with is not None and offset >= 2 * self.config.batch_rows:
+                raise RuntimeError(self.config.fail_with)
             marker = Path(self.config.fail_once_marker) if self.config.fail_once_marker else None
             if marker is not None and offset >= 2 * self.config.batch_rows and not marker.exists():
                 marker.write_text("failed once")

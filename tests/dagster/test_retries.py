@@ -7,6 +7,7 @@ from pathlib import Path
 import fake_homes  # noqa: F401  (registers the test_memory home)
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from dagster import AssetKey, DagsterEventType, instance_for_test
 
 from hygge_core import load_project
@@ -50,6 +51,35 @@ def test_transient_failure_is_retried_and_published_once(write_project, tmp_path
     assert sorted(table.column("id").to_pylist()) == list(range(1000))  # one copy: no duplicates, nothing missing
     staging = root / "lake" / ".hygge-staging"
     assert not [p.name for p in staging.iterdir() if not p.name.endswith(".lock")]
+
+
+@pytest.mark.parametrize("concurrency", [1, 2], ids=["in-process", "multiprocess"])
+def test_an_unexpected_exception_fails_once_with_its_message(write_project, tmp_path: Path, concurrency: int) -> None:
+    """Only hygge's TransientError is retried: a bug is not a dropped connection, whatever ``retries:`` allows."""
+    root = write_project(
+        """
+        name: buggy
+        flows:
+          f:
+            home: {type: test_memory, rows: 1000, batch_rows: 100}
+            store: {type: parquet, path: lake}
+            entities:
+              - name: bug
+                home: {fail_with: "list index out of range (test)"}
+              - fine
+            retries: {max: 2, delay: 0s, jitter: false}
+        """
+    )
+    project = load_project(root)
+    with instance_for_test() as instance:
+        report = materialize_entities(project, project.plans, instance=instance, max_concurrent=concurrency)
+        logs = instance.all_logs(report.run_id)
+    bug, fine = report.entities
+    assert (bug.status, bug.attempts, bug.error) == ("failed", 1, "f/bug: unexpected RuntimeError: list index out of range (test)")
+    assert (fine.status, fine.attempts, fine.rows) == ("success", 1, 1000)
+    assert not [entry for entry in logs if entry.dagster_event_type == DagsterEventType.STEP_UP_FOR_RETRY]
+    assert not (root / "lake" / "bug").exists()  # nothing published
+    assert not [p.name for p in (root / "lake" / ".hygge-staging").iterdir() if not p.name.endswith(".lock")]
 
 
 def test_configuration_errors_fail_once_and_alone(write_project, tmp_path: Path) -> None:

@@ -1,0 +1,150 @@
+"""Interrupts are not errors to retry (issue 9, item 5), through real ``hygge start`` processes.
+
+An entity with a published version is reloaded from a source big enough that the
+run is still writing when the signal comes: the test waits until the staging
+folder holds a data file, then sends SIGINT or SIGTERM to the ``hygge`` process
+(as ``kill`` does) or SIGINT to its whole process group (as Ctrl-C in a terminal
+does, step processes included). For the multiprocess executor (forkserver step
+processes) and the in-process one (``--concurrency 1``), the process must exit
+130 or 143, report the entity as "interrupted: previous version kept", leave
+nothing in staging but the lock file, leave the previous version byte for byte,
+and leave the Dagster run CANCELED or FAILURE in the project's instance, never
+STARTED. Before this rule, an in-process entity was retried after SIGINT and
+``hygge start`` printed OK and exited 0.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+from dagster import DagsterInstance, DagsterRunStatus
+
+import hygge_core
+
+from .cli_support import HYGGE
+from .support import STAGING, make_table, project_yaml, read_entity, snapshot, staging_leftovers, write_project_at, write_source
+
+BIG_ROWS = 3_000_000  # seconds of writing in tiny files: the signal always lands mid-write
+
+
+def big_table(rows: int) -> pa.Table:
+    ids = pa.array(range(rows), pa.int64())
+    return pa.table({"id": ids, "tag": pc.binary_join_element_wise("new-", pc.cast(ids, pa.string()), "")})
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """``files/items`` published once (1,000 "old" rows), its source then replaced by a big "new" one."""
+    root = write_project_at(
+        tmp_path / "project",
+        project_yaml(store={"row_group_rows": 2000, "file_rows": 10_000}, flow={"retries": {"max": 2, "delay": "0s"}}),
+    )
+    source = root / "home" / "items" / "part-0.parquet"
+    write_source(source, make_table(range(1000), "old"))
+    assert hygge_core.run_entity(hygge_core.load_project(root).entity("files/items")).published
+    pq.write_table(big_table(BIG_ROWS), source, row_group_size=5000)
+    return root
+
+
+def start_hygge(project: Path, *args: str) -> tuple[subprocess.Popen[str], Path]:
+    """``hygge start ARGS`` in its own session (so a group signal reaches only it and its step processes)."""
+    dagster_home = project.parent / "dagster-home"
+    dagster_home.mkdir(exist_ok=True)
+    (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("PYTEST", "COV_"))}
+    env |= {"COLUMNS": "400", "DAGSTER_HOME": str(dagster_home)}
+    process = subprocess.Popen(
+        [HYGGE, "start", *args],
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    return process, dagster_home
+
+
+def wait_until_writing(process: subprocess.Popen[str], entity_dir: Path) -> None:
+    """Poll until the run's staging holds a data file (fail with the output if the process ends first)."""
+    staging = entity_dir.parent / STAGING
+    while not any(staging.rglob("*.parquet")):
+        if process.poll() is not None:
+            pytest.fail(
+                f"hygge start ended (exit {process.returncode}) before writing:\n{process.stdout.read() if process.stdout else ''}"
+            )
+        time.sleep(0.02)  # polling for the staging, not a time limit
+
+
+CASES = [
+    pytest.param("2", signal.SIGINT, "process", id="multiprocess-SIGINT"),
+    pytest.param("2", signal.SIGINT, "group", id="multiprocess-SIGINT-to-group"),
+    pytest.param("2", signal.SIGTERM, "process", id="multiprocess-SIGTERM"),
+    pytest.param("1", signal.SIGINT, "process", id="in-process-SIGINT"),
+    pytest.param("1", signal.SIGINT, "group", id="in-process-SIGINT-to-group"),
+    pytest.param("1", signal.SIGTERM, "process", id="in-process-SIGTERM"),
+]
+
+
+@pytest.mark.parametrize(("concurrency", "signum", "target"), CASES)
+def test_a_signal_mid_write_stops_the_run_and_keeps_the_previous_version(
+    project: Path, concurrency: str, signum: signal.Signals, target: str
+) -> None:
+    entity_dir = project / "lake" / "items"
+    before = snapshot(entity_dir)
+    old_rows = read_entity(entity_dir).to_pylist()
+    process, dagster_home = start_hygge(project, "--concurrency", concurrency)
+    wait_until_writing(process, entity_dir)
+    if target == "group":
+        os.killpg(process.pid, signum)
+    else:
+        process.send_signal(signum)
+    out, _ = process.communicate()
+
+    assert process.returncode == 128 + signum, out
+    assert "files/items: interrupted: previous version kept" in out
+    assert f"{signum.name}: stopping; entities being written keep their previous version" in out, out
+    assert "INTERRUPTED: 0 of 1 entities succeeded" in out
+    assert "OK:" not in out and "Traceback" not in out and "DagsterExecutionInterruptedError" not in out
+    assert staging_leftovers(entity_dir) == []
+    assert sorted(p.name for p in (entity_dir.parent / STAGING).iterdir()) == ["items.lock"]
+    assert snapshot(entity_dir) == before  # every file of the previous version, state included, byte for byte
+    assert read_entity(entity_dir).to_pylist() == old_rows
+    assert [row["tag"] for row in old_rows] == [f"old-{i}" for i in range(1000)]
+    with DagsterInstance.from_config(str(dagster_home)) as instance:
+        runs = instance.get_runs()
+        assert len(runs) == 1
+        assert runs[0].status in (DagsterRunStatus.CANCELED, DagsterRunStatus.FAILURE), runs[0].status
+        step_starts = [
+            entry
+            for entry in instance.all_logs(runs[0].run_id)
+            if entry.dagster_event_type is not None and entry.dagster_event_type.value == "STEP_START"
+        ]
+        assert len(step_starts) == 1  # never retried
+
+
+def test_after_an_interrupt_the_next_run_publishes_the_new_version(project: Path) -> None:
+    """An interrupted run leaves nothing that stops the next one: it loads the whole new source once."""
+    entity_dir = project / "lake" / "items"
+    process, _ = start_hygge(project, "--concurrency", "1")
+    wait_until_writing(process, entity_dir)
+    process.send_signal(signal.SIGINT)
+    out, _ = process.communicate()
+    assert process.returncode == 130, out
+    source = project / "home" / "items" / "part-0.parquet"
+    pq.write_table(big_table(20_000), source, row_group_size=5000)
+    process, _ = start_hygge(project, "--concurrency", "1")
+    out, _ = process.communicate()
+    assert process.returncode == 0, out
+    table = pq.read_table(sorted(entity_dir.glob("*.parquet"))).sort_by("id")
+    assert table.column("id").to_pylist() == list(range(20_000))
+    assert table.column("tag").to_pylist() == [f"new-{i}" for i in range(20_000)]
+    assert staging_leftovers(entity_dir) == []
