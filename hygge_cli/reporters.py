@@ -159,6 +159,7 @@ class RichReporter(Reporter):
             TimeElapsedColumn(),
             console=self.console,
             transient=False,
+            redirect_stderr=False,  # Dagster's console logger writes to stderr, which hygge start sends to its log file
         )
         self._tasks: dict[str, TaskID] = {}
         self._lock = threading.Lock()

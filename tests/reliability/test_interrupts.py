@@ -15,9 +15,14 @@ STARTED. Before this rule, an in-process entity was retried after SIGINT and
 
 from __future__ import annotations
 
+import fcntl
 import os
+import pty
+import re
 import signal
 import subprocess
+import termios
+import threading
 import time
 from pathlib import Path
 
@@ -147,4 +152,68 @@ def test_after_an_interrupt_the_next_run_publishes_the_new_version(project: Path
     table = pq.read_table(sorted(entity_dir.glob("*.parquet"))).sort_by("id")
     assert table.column("id").to_pylist() == list(range(20_000))
     assert table.column("tag").to_pylist() == [f"new-{i}" for i in range(20_000)]
+    assert staging_leftovers(entity_dir) == []
+
+
+class Terminal:
+    """A real pseudo-terminal with ``hygge start`` in its foreground: Ctrl-C is the byte 0x03 typed into it."""
+
+    def __init__(self, project: Path, *args: str) -> None:
+        dagster_home = project.parent / "dagster-home"
+        dagster_home.mkdir(exist_ok=True)
+        (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+        env = {key: value for key, value in os.environ.items() if not key.startswith(("PYTEST", "COV_"))}
+        env |= {"COLUMNS": "160", "LINES": "40", "TERM": "xterm-256color", "DAGSTER_HOME": str(dagster_home)}
+        self.master, slave = pty.openpty()
+        self.process = subprocess.Popen(
+            [HYGGE, "start", *args],
+            cwd=project,
+            env=env,
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            start_new_session=True,
+            preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0),  # the terminal becomes its controlling tty
+        )
+        os.close(slave)
+        self._chunks: list[bytes] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                chunk = os.read(self.master, 65536)
+            except OSError:  # EIO: the last process holding the terminal ended
+                return
+            if not chunk:
+                return
+            self._chunks.append(chunk)
+
+    def press_ctrl_c(self) -> None:
+        os.write(self.master, b"\x03")
+
+    def wait(self) -> tuple[int, str]:
+        code = self.process.wait()
+        self._reader.join()
+        os.close(self.master)
+        text = b"".join(self._chunks).decode("utf-8", errors="replace")
+        return code, re.sub(r"\x1b\[[0-9;?]*[A-Za-z]|\r", "", text)
+
+
+@pytest.mark.parametrize("concurrency", ["2", "1"], ids=["multiprocess", "in-process"])
+def test_ctrl_c_on_a_terminal_shows_the_entity_interrupted(project: Path, concurrency: str) -> None:
+    """What a person sees (issue 13, item 2): the stop announced, the entity interrupted, no traceback, exit 130."""
+    entity_dir = project / "lake" / "items"
+    before = snapshot(entity_dir)
+    terminal = Terminal(project, "--concurrency", concurrency)
+    wait_until_writing(terminal.process, entity_dir)
+    terminal.press_ctrl_c()
+    code, screen = terminal.wait()
+    assert code == 130, screen
+    assert "SIGINT: stopping; entities being written keep their previous version" in screen
+    assert "stopped files/items: interrupted: previous version kept" in screen
+    assert "INTERRUPTED: files/items: interrupted: previous version kept" in screen
+    assert "Traceback" not in screen and "DagsterExecutionInterruptedError" not in screen and "not_run" not in screen, screen
+    assert snapshot(entity_dir) == before
     assert staging_leftovers(entity_dir) == []
