@@ -31,6 +31,7 @@ from hygge_core.store import StoreWriter
 from hygge_core.watermark import WatermarkTracker, require_same_column
 
 PROGRESS_LOG_SECONDS = 10.0
+READER_GRACE_SECONDS = 0.5  # how long an interrupted run waits for the reader thread before it lets go
 
 
 @dataclass(frozen=True)
@@ -205,9 +206,14 @@ def _pump(
                 last_log = now
                 log.info("%s rows so far (%s rows/s)", f"{rows:,}", f"{rows / (now - started):,.0f}")
             del item  # the writer keeps what it buffers; do not pin the batch while waiting for the next
-    finally:
+    except BaseException as error:
         stop.set()
-        reader.join()
+        # An interrupt (SIGINT, SIGTERM) does not wait for a stalled source (a slow query, a hung share): the
+        # reader never touches the writer, which the caller aborts now, and it ends at its next batch.
+        reader.join(timeout=None if isinstance(error, Exception) else READER_GRACE_SECONDS)
+        raise
+    stop.set()
+    reader.join()
     return rows, schema
 
 

@@ -22,6 +22,7 @@ import re
 import signal
 import subprocess
 import termios
+import textwrap
 import threading
 import time
 from pathlib import Path
@@ -59,17 +60,17 @@ def project(tmp_path: Path) -> Path:
     return root
 
 
-def start_hygge(project: Path, *args: str) -> tuple[subprocess.Popen[str], Path]:
+def start_hygge(project: Path, *args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], Path]:
     """``hygge start ARGS`` in its own session (so a group signal reaches only it and its step processes)."""
     dagster_home = project.parent / "dagster-home"
     dagster_home.mkdir(exist_ok=True)
     (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("PYTEST", "COV_"))}
-    env |= {"COLUMNS": "400", "DAGSTER_HOME": str(dagster_home)}
+    full_env = {key: value for key, value in os.environ.items() if not key.startswith(("PYTEST", "COV_"))}
+    full_env |= {"COLUMNS": "400", "DAGSTER_HOME": str(dagster_home), **(env or {})}
     process = subprocess.Popen(
         [HYGGE, "start", *args],
         cwd=project,
-        env=env,
+        env=full_env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -217,3 +218,54 @@ def test_ctrl_c_on_a_terminal_shows_the_entity_interrupted(project: Path, concur
     assert "Traceback" not in screen and "DagsterExecutionInterruptedError" not in screen and "not_run" not in screen, screen
     assert snapshot(entity_dir) == before
     assert staging_leftovers(entity_dir) == []
+
+
+STALL_HOOK = textwrap.dedent(
+    """
+    import os, pathlib, time
+    import hygge_core.homes.parquet as home
+
+    _original = home._read_file
+
+    def _stalled(path, handle, batch_size):
+        for batch in _original(path, handle, batch_size):
+            yield batch
+            (pathlib.Path(os.environ["HYGGE_TEST_GATE"]) / "stalled").touch()
+            while True:  # a source that stops answering: a slow query, a hung network share
+                time.sleep(1)
+
+    home._read_file = _stalled
+    """
+)
+
+
+@pytest.mark.parametrize(
+    ("concurrency", "signum"),
+    [pytest.param("2", signal.SIGTERM, id="multiprocess-SIGTERM"), pytest.param("1", signal.SIGINT, id="in-process-SIGINT")],
+)
+def test_a_signal_stops_a_run_whose_source_has_stalled(
+    project: Path, tmp_path: Path, concurrency: str, signum: signal.Signals
+) -> None:
+    """The run does not wait for the source's next batch: the reader thread is let go, the staging removed."""
+    entity_dir = project / "lake" / "items"
+    before = snapshot(entity_dir)
+    hook, gate = tmp_path / "hook", tmp_path / "gate"
+    hook.mkdir()
+    gate.mkdir()
+    (hook / "sitecustomize.py").write_text(STALL_HOOK, encoding="utf-8")
+    python_path = os.pathsep.join([str(hook), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    process, dagster_home = start_hygge(
+        project, "--concurrency", concurrency, env={"PYTHONPATH": python_path, "HYGGE_TEST_GATE": str(gate)}
+    )
+    wait_until_writing(process, entity_dir)
+    while not (gate / "stalled").exists():
+        assert process.poll() is None
+        time.sleep(0.02)  # polling for the stall, not a time limit
+    process.send_signal(signum)
+    out, _ = process.communicate()
+    assert process.returncode == 128 + signum, out
+    assert "files/items: interrupted: previous version kept" in out
+    assert snapshot(entity_dir) == before
+    assert staging_leftovers(entity_dir) == []
+    with DagsterInstance.from_config(str(dagster_home)) as instance:
+        assert [run.status for run in instance.get_runs()] in ([DagsterRunStatus.CANCELED], [DagsterRunStatus.FAILURE])
