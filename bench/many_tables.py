@@ -255,7 +255,7 @@ def main() -> None:
             session = sidebyside.measure(
                 f"{count} PostgreSQL tables x {ROWS:,} rows -> Parquet", bench.approaches(count, only), args.reps
             )
-            print(sidebyside.report(session, peer=peer, per=("table", count)), flush=True)
+            print(sidebyside.report(session, peers=[peer], per=("table", count)), flush=True)
     finally:
         server.stop()
         shutil.rmtree(work, ignore_errors=True)

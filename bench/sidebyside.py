@@ -107,32 +107,35 @@ def rate(m: Measured) -> float:
     return m.rows / m.run.wall_seconds
 
 
-def report(session: Session, *, peer: str, per: tuple[str, int] | None = None) -> str:
-    """Markdown: medians per approach, speed and memory ratios to ``peer`` (per repetition, then the median), loads.
+def report(session: Session, *, peers: list[str], per: tuple[str, int] | None = None) -> str:
+    """Markdown: medians per approach, speed and memory ratios to each of ``peers`` (per repetition, then the median), loads.
 
-    ``per``: (unit, count) to add a "per unit" time column, e.g. ("table", 100).
+    Speed ratio = the peer's wall time / this approach's (above 1: faster than the peer); memory ratio = this
+    approach's peak tree PSS / the peer's. ``per``: (unit, count) adds a time-per-unit column, e.g. ("table", 100).
     """
-    peer_label = next(a.label for a in session.approaches if a.name == peer)
+    labels = {a.name: a.label for a in session.approaches}
     lines = [f"#### {session.title}", ""]
-    head = "| approach | wall s | "
-    head += f"ms per {per[0]} | " if per else ""
-    head += f"rows/s | peak tree PSS MiB | tree CPU s | processes at peak | speed vs {peer_label} | memory vs {peer_label} |"
+    head = (
+        "| approach | wall s | "
+        + (f"ms per {per[0]} | " if per else "")
+        + "rows/s | peak tree PSS MiB | tree CPU s | processes at peak |"
+    )
+    head += "".join(f" speed vs {labels[p]} | memory vs {labels[p]} |" for p in peers)
     lines += [head, "|" + "---|" * (head.count("|") - 1)]
     for approach in session.approaches:
         name = approach.name
         row = f"| {approach.label} | {session.median(name, wall):.2f} | "
         row += f"{session.median(name, wall) / per[1] * 1000:.0f} | " if per else ""
-        speed = session.ratio(peer, name, wall)  # peer's time / this approach's time: >1 means faster than the peer
-        memory = session.ratio(name, peer, pss)
         row += (
             f"{session.median(name, rate):,.0f} | {session.median(name, pss):.0f} | {session.median(name, lambda m: m.run.cpu_seconds):.1f} "
-            f"| {max(m.run.peak_processes for m in session.of(name))} | {speed:.2f}× | {memory:.2f}× |"
+            f"| {max(m.run.peak_processes for m in session.of(name))} |"
         )
+        row += "".join(f" {session.ratio(p, name, wall):.2f}× | {session.ratio(name, p, pss):.2f}× |" for p in peers)
         lines.append(row)
     reps = max(m.rep for m in session.runs) + 1
     lines += [
         "",
-        f"{reps} interleaved repetitions, order rotated; medians. Per-run wall s / PSS MiB / load averages (1, 5, 15 min) at its end:",
+        f"{reps} interleaved repetitions, order rotated; medians. Each run: wall s / peak tree PSS MiB / load averages (1, 5, 15 min) at its end:",
         "",
     ]
     lines.append("| rep | " + " | ".join(a.label for a in session.approaches) + " |")
