@@ -23,12 +23,13 @@ found = sorted(extensions.glob(f"v{duckdb.__version__}/*/tpch.duckdb_extension")
 if not found:
     sys.exit(f"no tpch extension for DuckDB {duckdb.__version__} under {extensions}: pip install '.[bench]' (duckdb and duckdb-ext-tpch pinned together)")
 con = duckdb.connect()
+con.execute("SET enable_progress_bar = false")
 con.execute(f"LOAD '{found[0]}'")  # a file path: DuckDB never tries to download it
 con.execute(f"CALL dbgen(sf={scale})")
 for table in tables:
     (target / table).mkdir(parents=True, exist_ok=True)
     con.execute(f"COPY {table} TO '{target / table / 'part-0.parquet'}' (FORMAT parquet, COMPRESSION zstd)")
-    print(table, con.execute(f"select count(*) from {table}").fetchone()[0])
+    print("ROWS", table, con.execute(f"select count(*) from {table}").fetchone()[0])
 """
 
 
@@ -39,4 +40,5 @@ def generate(scale: float, target: Path, tables: list[str]) -> dict[str, int]:
     )
     if done.returncode != 0:
         raise RuntimeError(f"DuckDB dbgen failed:\n{done.stderr[-3000:]}")
-    return {name: int(count) for name, count in (line.split() for line in done.stdout.splitlines() if line.strip())}
+    counts = [line.split()[1:] for line in done.stdout.splitlines() if line.startswith("ROWS ")]
+    return {name: int(count) for name, count in counts}
