@@ -103,6 +103,10 @@ def pss(m: Measured) -> float:
     return m.run.peak_pss_mib
 
 
+def cpu(m: Measured) -> float:
+    return m.run.cpu_seconds
+
+
 def rate(m: Measured) -> float:
     return m.rows / m.run.wall_seconds
 
@@ -111,7 +115,8 @@ def report(session: Session, *, peers: list[str], per: tuple[str, int] | None = 
     """Markdown: medians per approach, speed and memory ratios to each of ``peers`` (per repetition, then the median), loads.
 
     Speed ratio = the peer's wall time / this approach's (above 1: faster than the peer); memory ratio = this
-    approach's peak tree PSS / the peer's. ``per``: (unit, count) adds a time-per-unit column, e.g. ("table", 100).
+    approach's peak tree PSS / the peer's; CPU ratio = this approach's tree CPU seconds / the peer's (less
+    sensitive to other work on the machine than wall time). ``per``: (unit, count) adds a time-per-unit column, e.g. ("table", 100).
     """
     labels = {a.name: a.label for a in session.approaches}
     lines = [f"#### {session.title}", ""]
@@ -120,17 +125,20 @@ def report(session: Session, *, peers: list[str], per: tuple[str, int] | None = 
         + (f"ms per {per[0]} | " if per else "")
         + "rows/s | peak tree PSS MiB | tree CPU s | processes at peak |"
     )
-    head += "".join(f" speed vs {labels[p]} | memory vs {labels[p]} |" for p in peers)
+    head += "".join(f" speed vs {labels[p]} | memory vs {labels[p]} | CPU vs {labels[p]} |" for p in peers)
     lines += [head, "|" + "---|" * (head.count("|") - 1)]
     for approach in session.approaches:
         name = approach.name
         row = f"| {approach.label} | {session.median(name, wall):.2f} | "
         row += f"{session.median(name, wall) / per[1] * 1000:.0f} | " if per else ""
         row += (
-            f"{session.median(name, rate):,.0f} | {session.median(name, pss):.0f} | {session.median(name, lambda m: m.run.cpu_seconds):.1f} "
+            f"{session.median(name, rate):,.0f} | {session.median(name, pss):.0f} | {session.median(name, cpu):.1f} "
             f"| {max(m.run.peak_processes for m in session.of(name))} |"
         )
-        row += "".join(f" {session.ratio(p, name, wall):.2f}× | {session.ratio(name, p, pss):.2f}× |" for p in peers)
+        row += "".join(
+            f" {session.ratio(p, name, wall):.2f}× | {session.ratio(name, p, pss):.2f}× | {session.ratio(name, p, cpu):.2f}× |"
+            for p in peers
+        )
         lines.append(row)
     reps = max(m.rep for m in session.runs) + 1
     lines += [
