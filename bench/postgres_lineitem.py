@@ -52,7 +52,9 @@ create table lineitem (
 TO_CSV = """
 import sys
 import duckdb
-duckdb.connect().execute(f"COPY (SELECT * FROM read_parquet('{sys.argv[1]}')) TO '{sys.argv[2]}' (FORMAT csv, HEADER false)")
+con = duckdb.connect()
+con.execute("SET enable_progress_bar = false")
+con.execute(f"COPY (SELECT * FROM read_parquet('{sys.argv[1]}')) TO '{sys.argv[2]}' (FORMAT csv, HEADER false)")
 """
 
 DLT = """
@@ -97,7 +99,14 @@ def load_lineitem(server, work: Path, scale: float) -> int:  # type: ignore[no-u
     source = work / "tpch"
     rows = tpch.generate(scale, source, ["lineitem"])["lineitem"]
     csv = work / "lineitem.csv"
-    subprocess.run([sys.executable, "-c", TO_CSV, str(source / "lineitem" / "part-0.parquet"), str(csv)], check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", TO_CSV, str(source / "lineitem" / "part-0.parquet"), str(csv)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"DuckDB could not write lineitem as CSV:\n{done.stderr[-3000:]}")
     shutil.rmtree(source)
     server.psql(LINEITEM_DDL + f"\\copy lineitem from '{csv}' with (format csv)\nanalyze lineitem;\n")
     csv.unlink()
