@@ -26,8 +26,10 @@ folder are removed at the end, also on failure.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
+import sqlite3
 import sys
 import tempfile
 import textwrap
@@ -157,6 +159,22 @@ class ManyTables:
             total += rows
         return total
 
+    @staticmethod
+    def floor_events(home: Path, count: int) -> int:
+        """The floor's run must have recorded every materialisation and check result (read from its SQLite event log)."""
+        shards = [p for p in (home / "history" / "runs").glob("*.db") if p.stem != "index"]
+        if len(shards) != 1:
+            raise RuntimeError(
+                f"{home}: expected one run's event log, found {sorted(str(p.relative_to(home)) for p in home.rglob('*'))}"
+            )
+        with contextlib.closing(sqlite3.connect(shards[0])) as db:
+            kinds = dict(db.execute("select dagster_event_type, count(*) from event_logs group by dagster_event_type").fetchall())
+        if kinds.get("ASSET_MATERIALIZATION") != count or kinds.get("ASSET_CHECK_EVALUATION") != 3 * count:
+            raise RuntimeError(
+                f"{home}: the floor recorded {kinds}, expected {count} materialisations and {3 * count} check evaluations"
+            )
+        return 0
+
     def approaches(self, count: int, only: list[str]) -> list[sidebyside.Approach]:
         project = self.project(count)
         lake = project / "lake"
@@ -183,10 +201,7 @@ class ManyTables:
             self.fresh_dagster_home(floor)
 
         def verify_floor() -> int:
-            runs = list((floor / ".dagster" / "storage").iterdir())
-            if not runs:
-                raise RuntimeError(f"{floor}: the floor run recorded nothing")
-            return 0
+            return self.floor_events(floor / ".dagster", count)
 
         url = f"postgresql+psycopg2://{self.server.superuser}:{self.server.password}@127.0.0.1:{self.server.port}/postgres"
         every = [
