@@ -71,27 +71,28 @@ def rotated(items: list, rep: int) -> list:
 def measure(title: str, approaches: list[Approach], reps: int) -> Session:
     """Run every approach ``reps`` times, interleaved, each run in a fresh process tree."""
     session = Session(title, approaches)
-    for rep in range(reps):
-        for order, approach in enumerate(rotated(approaches, rep)):
-            approach.reset()
-            run = proctree.run(approach.command, env=approach.env, cwd=approach.cwd)
-            load = proctree.load_averages()
-            if run.returncode != 0:
-                raise RuntimeError(
-                    f"{title}: {approach.label} exited {run.returncode}\ncommand: {' '.join(approach.command)}\n"
-                    f"stdout tail:\n{run.stdout[-2000:]}\nstderr tail:\n{run.stderr[-4000:]}"
+    try:
+        for rep in range(reps):
+            for order, approach in enumerate(rotated(approaches, rep)):
+                approach.reset()
+                run = proctree.run(approach.command, env=approach.env, cwd=approach.cwd)
+                load = proctree.load_averages()
+                if run.returncode != 0:
+                    raise RuntimeError(
+                        f"{title}: {approach.label} exited {run.returncode}\ncommand: {' '.join(approach.command)}\n"
+                        f"stdout tail:\n{run.stdout[-2000:]}\nstderr tail:\n{run.stderr[-4000:]}"
+                    )
+                rows = approach.verify()
+                session.runs.append(Measured(approach.name, rep, order, run, rows, load))
+                print(
+                    f"[{title}] rep {rep} {approach.name}: {run.wall_seconds:.2f} s, peak tree PSS {run.peak_pss_mib:.0f} MiB "
+                    f"({run.peak_processes} processes), CPU {run.cpu_seconds:.1f} s, {rows:,} rows, load {load}",
+                    file=sys.stderr,
+                    flush=True,
                 )
-            rows = approach.verify()
-            session.runs.append(Measured(approach.name, rep, order, run, rows, load))
-            print(
-                f"[{title}] rep {rep} {approach.name}: {run.wall_seconds:.2f} s, peak tree PSS {run.peak_pss_mib:.0f} MiB "
-                f"({run.peak_processes} processes), CPU {run.cpu_seconds:.1f} s, {rows:,} rows, load {load}",
-                file=sys.stderr,
-                flush=True,
-            )
-        approaches[0].reset()  # leave no output of the last run behind between cases
-    for approach in approaches:
-        approach.reset()
+    finally:  # no run's outputs outlive the measurement, also when one fails
+        for approach in approaches:
+            approach.reset()
     return session
 
 
