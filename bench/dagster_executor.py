@@ -94,7 +94,9 @@ def overhead(scratch: Path, child: Path, entities: int, reps: int) -> None:
         samples["spawn"].append(run_once(projects["spawn"], 2, child))
     base = statistics.median(samples["in_process"])
     print(f"\n{entities} entities of 1,000 rows; multiprocess runs use max_concurrent=2 on this 2-core VM\n")
-    print("| executor | run wall s (median) | wall s per entity | ratio to in-process | extra wall per entity: (wall - in-process) / N |")
+    print(
+        "| executor | run wall s (median) | wall s per entity | ratio to in-process | extra wall per entity: (wall - in-process) / N |"
+    )
     print("|---|---|---|---|---|")
     for name, values in samples.items():
         wall = statistics.median(values)

@@ -77,7 +77,9 @@ def main() -> None:
             project = write_project(folder, count)
             runs = [measure(project) for _ in range(args.reps)]
             assert all(run["assets"] == count for run in runs)
-            med = {key: statistics.median(run[key] for run in runs) for key in ("import", "definitions", "snapshot", "snapshot_mb")}
+            med = {
+                key: statistics.median(run[key] for run in runs) for key in ("import", "definitions", "snapshot", "snapshot_mb")
+            }
             print(
                 f"| {count} | {med['import']:.2f} | {med['definitions']:.2f} | {med['snapshot']:.2f} | "
                 f"{statistics.median(r['definitions'] + r['snapshot'] for r in runs):.2f} | {med['snapshot_mb']:.1f} |"

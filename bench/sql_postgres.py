@@ -172,9 +172,11 @@ class Bench:
         self.child = work / "child.py"
         self.child.write_text(CHILD)
         self.env = {
-            **os.environ, "BENCH_PW": server.password, "BENCH_REUSE_PW": REUSE_PASSWORD,
+            **os.environ,
+            "BENCH_PW": server.password,
+            "BENCH_REUSE_PW": REUSE_PASSWORD,
             "BENCH_CS": f"Driver={{PostgreSQL Unicode}};Server=127.0.0.1;Port={server.port};Database=postgres;UID={server.superuser};"
-                        f"PWD={{{server.password}}};UseDeclareFetch=1;Fetch=20000;BoolsAsChar=0;",
+            f"PWD={{{server.password}}};UseDeclareFetch=1;Fetch=20000;BoolsAsChar=0;",
         }
 
     def run(self, method: str, project: str, *, prefix: list[str] | None = None) -> dict:
@@ -193,19 +195,26 @@ class Bench:
     def write_project(self, name: str, connections: str, flows: str) -> None:
         folder = self.work / name
         folder.mkdir()
-        (folder / "hygge.yml").write_text(f"name: bench\nconnections:\n{textwrap.indent(textwrap.dedent(connections).strip(), '  ')}\n"
-                                          f"flows:\n{textwrap.indent(textwrap.dedent(flows).strip(), '  ')}\n")
+        (folder / "hygge.yml").write_text(
+            f"name: bench\nconnections:\n{textwrap.indent(textwrap.dedent(connections).strip(), '  ')}\n"
+            f"flows:\n{textwrap.indent(textwrap.dedent(flows).strip(), '  ')}\n"
+        )
 
     def admin_connection(self) -> str:
-        return (f"pg: {{type: postgres, server: 127.0.0.1, port: {self.server.port}, database: postgres, user: {self.server.superuser}, "
-                f"password: \"${{BENCH_PW}}\", pool_size: 4}}")
+        return (
+            f"pg: {{type: postgres, server: 127.0.0.1, port: {self.server.port}, database: postgres, user: {self.server.superuser}, "
+            f'password: "${{BENCH_PW}}", pool_size: 4}}'
+        )
 
     # --- throughput -----------------------------------------------------------------------------
 
     def throughput(self, rows: int, reps: int) -> None:
         started = time.perf_counter()
         self.server.psql(MAKE_TABLE.format(rows=rows))
-        self.write_project("throughput", self.admin_connection(), """
+        self.write_project(
+            "throughput",
+            self.admin_connection(),
+            """
             bench:
               home: {type: postgres, connection: pg, count_rows: false}
               store: {type: parquet, path: "lake/{entity}"}
@@ -214,7 +223,8 @@ class Bench:
               home: {type: postgres, connection: pg, count_rows: false, partitions: {column: id, count: 2}}
               store: {type: parquet, path: "lake/p2/{entity}"}
               entities: [bench_mixed]
-        """)
+        """,
+        )
         print(f"built bench_mixed in {time.perf_counter() - started:.1f}s", file=sys.stderr)
         methods = ["hygge", "hygge_p2", "arrow_odbc", "pyodbc"]
         reps_seen: list[dict[str, dict]] = []
@@ -228,15 +238,23 @@ class Bench:
         print(f"\n### PostgreSQL {rows:,} mixed rows -> Parquet ({reps} interleaved reps, fresh process each)\n")
         print("| method | median rows/s | median s | median peak RSS MiB | median client CPU-s | median server backend CPU-s |")
         print("|---|---|---|---|---|---|")
-        labels = {"hygge": "hygge (postgres home -> parquet store)", "hygge_p2": "hygge partitions=2 (id, 2 connections)",
-                  "arrow_odbc": "raw arrow-odbc -> ParquetWriter", "pyodbc": "pyodbc fetchmany -> polars -> ParquetWriter"}
+        labels = {
+            "hygge": "hygge (postgres home -> parquet store)",
+            "hygge_p2": "hygge partitions=2 (id, 2 connections)",
+            "arrow_odbc": "raw arrow-odbc -> ParquetWriter",
+            "pyodbc": "pyodbc fetchmany -> polars -> ParquetWriter",
+        }
         for method in methods:
             records = [seen[method] for seen in reps_seen]
-            print(f"| {labels[method]} | {statistics.median(rate(r) for r in records):,.0f} | {statistics.median(r['seconds'] for r in records):.1f} "
-                  f"| {statistics.median(r['peak_mib'] for r in records):.0f} | {statistics.median(r['cpu'] for r in records):.1f} "
-                  f"| {statistics.median(r['server_cpu'] for r in records):.1f} |")
-        print("\n| rep | order | hygge p=2 / pyodbc | hygge / pyodbc | hygge p=2 / hygge | hygge / arrow-odbc | arrow-odbc / pyodbc "
-              "| pyodbc CPU / hygge CPU |")
+            print(
+                f"| {labels[method]} | {statistics.median(rate(r) for r in records):,.0f} | {statistics.median(r['seconds'] for r in records):.1f} "
+                f"| {statistics.median(r['peak_mib'] for r in records):.0f} | {statistics.median(r['cpu'] for r in records):.1f} "
+                f"| {statistics.median(r['server_cpu'] for r in records):.1f} |"
+            )
+        print(
+            "\n| rep | order | hygge p=2 / pyodbc | hygge / pyodbc | hygge p=2 / hygge | hygge / arrow-odbc | arrow-odbc / pyodbc "
+            "| pyodbc CPU / hygge CPU |"
+        )
         print("|---|---|---|---|---|---|---|---|")
         ratios = []
         for rep, seen in enumerate(reps_seen):
@@ -244,16 +262,39 @@ class Bench:
             ratios.append((h2 / p, h / p, h2 / h, h / a, a / p, seen["pyodbc"]["cpu"] / seen["hygge"]["cpu"]))
             print(f"| {rep} | {', '.join(rotated(methods, rep))} | " + " | ".join(f"{r:.2f}x" for r in ratios[-1]) + " |")
         medians = [statistics.median(column) for column in zip(*ratios, strict=True)]
-        print(f"| median | | **{medians[0]:.2f}x** | **{medians[1]:.2f}x** | {medians[2]:.2f}x | {medians[3]:.2f}x | {medians[4]:.2f}x "
-              f"| {medians[5]:.2f}x |")
+        print(
+            f"| median | | **{medians[0]:.2f}x** | **{medians[1]:.2f}x** | {medians[2]:.2f}x | {medians[3]:.2f}x | {medians[4]:.2f}x "
+            f"| {medians[5]:.2f}x |"
+        )
         loads = [os.getloadavg()[0]]
-        print(f"\nhygge p=2 used {'/'.join(str(seen['hygge_p2'].get('connections')) for seen in reps_seen)} connections per rep; "
-              f"1-minute load average at the end: {loads[0]:.1f}")
+        print(
+            f"\nhygge p=2 used {'/'.join(str(seen['hygge_p2'].get('connections')) for seen in reps_seen)} connections per rep; "
+            f"1-minute load average at the end: {loads[0]:.1f}"
+        )
 
     def profile(self, svg: Path) -> None:
         """One hygge run under py-spy (all threads, with native frames), for finding where the time goes."""
-        record = self.run("hygge", "throughput", prefix=[shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy"), "record", "--subprocesses", "--rate", "200", "--native", "--format", "raw" if svg.suffix == ".txt" else "flamegraph", "-o", str(svg.resolve()), "--"])
-        print(f"profiled hygge run: {record['rows'] / record['seconds']:,.0f} rows/s under py-spy; profile in {svg}", file=sys.stderr)
+        record = self.run(
+            "hygge",
+            "throughput",
+            prefix=[
+                shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy"),
+                "record",
+                "--subprocesses",
+                "--rate",
+                "200",
+                "--native",
+                "--format",
+                "raw" if svg.suffix == ".txt" else "flamegraph",
+                "-o",
+                str(svg.resolve()),
+                "--",
+            ],
+        )
+        print(
+            f"profiled hygge run: {record['rows'] / record['seconds']:,.0f} rows/s under py-spy; profile in {svg}",
+            file=sys.stderr,
+        )
 
     # --- connection reuse -----------------------------------------------------------------------
 
@@ -262,15 +303,19 @@ class Bench:
         server.psql(f"create role {REUSE_USER} login password '{REUSE_PASSWORD}'")
         server.psql(f"create database {REUSE_DB} owner {REUSE_USER}")
         tables = "\n".join(
-            f"create table small_{i:03d} as select g as id, md5(g::text) as label from generate_series(1, 50) g;" for i in range(entities)
+            f"create table small_{i:03d} as select g as id, md5(g::text) as label from generate_series(1, 50) g;"
+            for i in range(entities)
         )
         server.psql(tables, database=REUSE_DB, user=REUSE_USER, password=REUSE_PASSWORD)
-        login = f"type: postgres, server: 127.0.0.1, port: {server.port}, database: {REUSE_DB}, user: {REUSE_USER}, password: \"${{BENCH_REUSE_PW}}\""
+        login = f'type: postgres, server: 127.0.0.1, port: {server.port}, database: {REUSE_DB}, user: {REUSE_USER}, password: "${{BENCH_REUSE_PW}}"'
         listed = ", ".join(f"small_{i:03d}" for i in range(entities))
-        self.write_project("reuse", f"""
+        self.write_project(
+            "reuse",
+            f"""
             pooled: {{{login}, pool_size: 2}}
             per_entity: {{{login}, pool_size: 2, max_lifetime: 0s}}
-        """, f"""
+        """,
+            f"""
             reuse_pooled:
               home: {{type: postgres, connection: pooled}}
               store: {{type: parquet, path: "lake/pooled/{{entity}}"}}
@@ -279,7 +324,8 @@ class Bench:
               home: {{type: postgres, connection: per_entity}}
               store: {{type: parquet, path: "lake/per_entity/{{entity}}"}}
               entities: [{listed}]
-        """)
+        """,
+        )
         method_encryption = server.psql("show password_encryption").strip()
         server.psql("alter system set log_connections = on")
         server.psql("select pg_reload_conf()")
@@ -292,8 +338,11 @@ class Bench:
                 record["server_sessions"] = self.sessions(settle=True) - before_sessions
                 record["logins_logged"] = self.logins() - before_log
                 records[method].append(record)
-                print(f"rep {rep} {method}: opened {record['opened_total']}, server sessions {record['server_sessions']}, "
-                      f"log lines {record['logins_logged']}, acquire+release {self.overhead(record) * 1000:.2f} ms/entity", file=sys.stderr)
+                print(
+                    f"rep {rep} {method}: opened {record['opened_total']}, server sessions {record['server_sessions']}, "
+                    f"log lines {record['logins_logged']}, acquire+release {self.overhead(record) * 1000:.2f} ms/entity",
+                    file=sys.stderr,
+                )
         self.report_reuse(records, entities, method_encryption)
 
     def sessions(self, *, settle: bool = False) -> int:
@@ -303,7 +352,10 @@ class Bench:
             return int(self.server.psql(query).strip())
         # Backends report their session at exit; wait until the child's backends are gone and the count holds.
         deadline = time.monotonic() + 30
-        while int(self.server.psql(f"select count(*) from pg_stat_activity where datname = '{REUSE_DB}'").strip()) and time.monotonic() < deadline:
+        while (
+            int(self.server.psql(f"select count(*) from pg_stat_activity where datname = '{REUSE_DB}'").strip())
+            and time.monotonic() < deadline
+        ):
             time.sleep(0.1)
         last = -1
         while time.monotonic() < deadline:
@@ -327,26 +379,36 @@ class Bench:
     def report_reuse(self, records: dict[str, list[dict]], entities: int, encryption: str) -> None:
         reps = len(records["pooled"])
         med = statistics.median
-        print(f"\n### Connection reuse: {entities} tables of 50 rows through one flow, one entity at a time ({reps} interleaved reps)\n")
+        print(
+            f"\n### Connection reuse: {entities} tables of 50 rows through one flow, one entity at a time ({reps} interleaved reps)\n"
+        )
         print(f"Login: `{REUSE_USER}` with a {encryption} password over loopback TCP, psqlODBC through arrow-odbc.\n")
-        print("| connection | connection ms per entity (median) | acquire ms, median of all | release ms, median of all "
-              "| opened by the pool | sessions counted by the server | `log_connections` lines | entity wall ms (median) |")
+        print(
+            "| connection | connection ms per entity (median) | acquire ms, median of all | release ms, median of all "
+            "| opened by the pool | sessions counted by the server | `log_connections` lines | entity wall ms (median) |"
+        )
         print("|---|---|---|---|---|---|---|---|")
         for method, label in (("pooled", "pooled (pool_size 2)"), ("per_entity", "per entity (max_lifetime 0s)")):
             rs = records[method]
             acquires = [a for r in rs for a in r["acquires"]]
             releases = [a for r in rs for a in r["releases"]]
-            print(f"| {label} | {med(self.overhead(r) for r in rs) * 1000:.2f} | {med(acquires) * 1000:.2f} | {med(releases) * 1000:.3f} "
-                  f"| {'/'.join(str(r['opened_total']) for r in rs)} | {'/'.join(str(r['server_sessions']) for r in rs)} "
-                  f"| {'/'.join(str(r['logins_logged']) for r in rs)} | {med(s for r in rs for s in r['entity_seconds']) * 1000:.1f} |")
+            print(
+                f"| {label} | {med(self.overhead(r) for r in rs) * 1000:.2f} | {med(acquires) * 1000:.2f} | {med(releases) * 1000:.3f} "
+                f"| {'/'.join(str(r['opened_total']) for r in rs)} | {'/'.join(str(r['server_sessions']) for r in rs)} "
+                f"| {'/'.join(str(r['logins_logged']) for r in rs)} | {med(s for r in rs for s in r['entity_seconds']) * 1000:.1f} |"
+            )
         cuts = [1 - self.overhead(p) / self.overhead(e) for p, e in zip(records["pooled"], records["per_entity"], strict=True)]
-        print(f"\nPer-rep cut in connection time per entity (1 - pooled / per entity): {', '.join(f'{c:.1%}' for c in cuts)}; "
-              f"median **{med(cuts):.1%}** (target >= 80%).")
+        print(
+            f"\nPer-rep cut in connection time per entity (1 - pooled / per entity): {', '.join(f'{c:.1%}' for c in cuts)}; "
+            f"median **{med(cuts):.1%}** (target >= 80%)."
+        )
         opens = [a for r in records["per_entity"] for a in r["acquires"]]
         pings = [a for r in records["pooled"] for a in r["acquires"][1:]]
         closes = [r["close"] for r in records["pooled"]]
-        print(f"Median acquire that opened a connection: {med(opens) * 1000:.2f} ms; median acquire of a pooled one (ping): {med(pings) * 1000:.2f} ms; "
-              f"closing the pool at the end: {med(closes) * 1000:.1f} ms (median).")
+        print(
+            f"Median acquire that opened a connection: {med(opens) * 1000:.2f} ms; median acquire of a pooled one (ping): {med(pings) * 1000:.2f} ms; "
+            f"closing the pool at the end: {med(closes) * 1000:.1f} ms (median)."
+        )
 
     # --- many tables ----------------------------------------------------------------------------
 
@@ -356,15 +418,21 @@ class Bench:
             for i in range(50)
         )
         self.server.psql(fifty)
-        self.write_project("fifty", self.admin_connection(), """
+        self.write_project(
+            "fifty",
+            self.admin_connection(),
+            """
             fifty:
               home: {type: postgres, connection: pg}
               store: {type: parquet, path: "lake/fifty/{entity}"}
               entities: {include: ["public.wide_*"]}
-        """)
+        """,
+        )
         records = [self.run("fifty", "fifty") for _ in range(reps)]
-        print(f"\n- 50 tables x 20k rows through one flow (concurrency 4): {statistics.median(r['seconds'] for r in records):.1f}s, "
-              f"peak RSS {statistics.median(r['peak_mib'] for r in records):.0f} MiB (median of {reps})")
+        print(
+            f"\n- 50 tables x 20k rows through one flow (concurrency 4): {statistics.median(r['seconds'] for r in records):.1f}s, "
+            f"peak RSS {statistics.median(r['peak_mib'] for r in records):.0f} MiB (median of {reps})"
+        )
 
 
 def main() -> None:
@@ -373,7 +441,11 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=2_000_000)
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--entities", type=int, default=40, help="tables in the connection-reuse run")
-    parser.add_argument("--profile", type=Path, help="also record one hygge throughput run with py-spy into this file (.svg flame graph, .txt collapsed stacks)")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="also record one hygge throughput run with py-spy into this file (.svg flame graph, .txt collapsed stacks)",
+    )
     args = parser.parse_args()
     parts = args.only or ["throughput", "reuse", "fifty"]
     import pg_server
