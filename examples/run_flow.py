@@ -1,6 +1,6 @@
 """Run the bundled sample from Python with hygge's library API (no Dagster, no CLI).
 
-    python examples/run_flow.py
+python examples/run_flow.py
 """
 
 from __future__ import annotations

@@ -20,7 +20,9 @@ def run_debug(args: argparse.Namespace) -> int:
         for problem in error.problems:
             console.print(f"  - {escape(problem)}")
         return 2
-    console.print(f"[green]✓[/green] configuration: {project.config_file} ({len(project.flows)} flow(s), {len(project.plans)} entities)")
+    console.print(
+        f"[green]✓[/green] configuration: {project.config_file} ({len(project.flows)} flow(s), {len(project.plans)} entities)"
+    )
     failures = 0
     for flow in project.flows:
         console.print(f"\n[bold]flow {flow}[/bold]")

@@ -18,5 +18,7 @@ def dagster_home(project_root: Path) -> Path:
     home.mkdir(exist_ok=True)
     settings = home / "dagster.yaml"
     if not settings.exists():
-        settings.write_text("# Written by hygge for this project's runs; edit freely.\ntelemetry:\n  enabled: false\n", encoding="utf-8")
+        settings.write_text(
+            "# Written by hygge for this project's runs; edit freely.\ntelemetry:\n  enabled: false\n", encoding="utf-8"
+        )
     return home

@@ -20,13 +20,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     start = commands.add_parser("start", help="run the project's entities (through its Dagster assets)")
     _project_option(start)
-    start.add_argument("--flow", action="append", default=[], metavar="FLOW", help="only these flows (repeatable, comma-separated)")
-    start.add_argument("--entity", action="append", default=[], metavar="FLOW/ENTITY", help="only these entities (repeatable, comma-separated)")
+    start.add_argument(
+        "--flow", action="append", default=[], metavar="FLOW", help="only these flows (repeatable, comma-separated)"
+    )
+    start.add_argument(
+        "--entity", action="append", default=[], metavar="FLOW/ENTITY", help="only these entities (repeatable, comma-separated)"
+    )
     mode = start.add_mutually_exclusive_group()
-    mode.add_argument("--full-drop", dest="run_type", action="store_const", const="full_drop", help="replace every selected entity")
+    mode.add_argument(
+        "--full-drop", dest="run_type", action="store_const", const="full_drop", help="replace every selected entity"
+    )
     mode.add_argument("--incremental", dest="run_type", action="store_const", const="incremental", help="append only what is new")
     start.add_argument("--concurrency", type=int, default=None, help="entities at once (default: concurrency: in hygge.yml)")
-    start.add_argument("--dry-run", action="store_true", help="show what would run, from where, to where, in which mode; write nothing")
+    start.add_argument(
+        "--dry-run", action="store_true", help="show what would run, from where, to where, in which mode; write nothing"
+    )
     start.add_argument("--log-format", choices=["text", "json"], default="text", help="json: one event per line")
     loudness = start.add_mutually_exclusive_group()
     loudness.add_argument("-v", "--verbose", action="store_true", help="also show engine log lines")
@@ -43,7 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _project_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-p", "--project", default=None, metavar="PATH", help="project folder or YAML file (default: find hygge.yml upwards)")
+    parser.add_argument(
+        "-p", "--project", default=None, metavar="PATH", help="project folder or YAML file (default: find hygge.yml upwards)"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -178,7 +178,14 @@ class RichReporter(Reporter):
         self.started(outcome.key)
         ok = outcome.ok
         mark = "[green]✓[/green]" if ok else "[yellow]■[/yellow]" if outcome.status == "interrupted" else "[red]✗[/red]"
-        self._bars.update(self._tasks[outcome.key], description=f"{mark} {outcome.key}", rows=outcome.rows, rate=outcome.rows_per_second, total=1, completed=1)
+        self._bars.update(
+            self._tasks[outcome.key],
+            description=f"{mark} {outcome.key}",
+            rows=outcome.rows,
+            rate=outcome.rows_per_second,
+            total=1,
+            completed=1,
+        )
         if outcome.status == "interrupted":
             self.console.print(f"[yellow]stopped[/yellow] {escape(outcome.key)}: {outcome.failure_text()}")
         elif not ok:
@@ -190,15 +197,29 @@ class RichReporter(Reporter):
         for column in ("entity", "status", "rows", "rows/s", "duration", "checks"):
             table.add_column(column, justify="right" if column in ("rows", "rows/s", "duration") else "left")
         for outcome in report.entities:
-            status = outcome.status if outcome.ok else f"[red]{'check failed' if outcome.status != 'failed' else outcome.status}[/red]"
+            status = (
+                outcome.status if outcome.ok else f"[red]{'check failed' if outcome.status != 'failed' else outcome.status}[/red]"
+            )
             if outcome.status == "interrupted":
                 status = f"[yellow]{outcome.failure_text()}[/yellow]"
-            table.add_row(escape(outcome.key), status, f"{outcome.rows:,}", f"{outcome.rows_per_second:,.0f}", f"{outcome.seconds:.2f}s", checks_text(outcome))
+            table.add_row(
+                escape(outcome.key),
+                status,
+                f"{outcome.rows:,}",
+                f"{outcome.rows_per_second:,.0f}",
+                f"{outcome.seconds:.2f}s",
+                checks_text(outcome),
+            )
         seconds = report.seconds
-        table.add_row("[bold]total", "", f"[bold]{report.rows:,}", f"{report.rows / seconds if seconds else 0:,.0f}", f"{seconds:.2f}s", "")
+        table.add_row(
+            "[bold]total", "", f"[bold]{report.rows:,}", f"{report.rows / seconds if seconds else 0:,.0f}", f"{seconds:.2f}s", ""
+        )
         self.console.print(table)
         if report.interrupted:
-            self.console.print(f"[yellow]{summary_word(report)}[/yellow]: " + ", ".join(f"{escape(o.key)}: {o.failure_text()}" for o in report.interrupted))
+            self.console.print(
+                f"[yellow]{summary_word(report)}[/yellow]: "
+                + ", ".join(f"{escape(o.key)}: {o.failure_text()}" for o in report.interrupted)
+            )
 
     def message(self, text: str) -> None:
         self.console.print(escape(text))

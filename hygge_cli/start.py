@@ -82,7 +82,10 @@ def _run_start(args: argparse.Namespace, signals: StopSignals) -> int:
         with instance:
             running.set()
             try:
-                with stderr_to(None if args.verbose else dagster_log), RunWatcher(instance, tag=session, steps=steps, reporter=reporter):
+                with (
+                    stderr_to(None if args.verbose else dagster_log),
+                    RunWatcher(instance, tag=session, steps=steps, reporter=reporter),
+                ):
                     report = materialize_entities(
                         project,
                         plans,

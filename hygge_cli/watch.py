@@ -20,7 +20,9 @@ POLL_SECONDS = 0.5
 
 
 class RunWatcher:
-    def __init__(self, instance: DagsterInstance, *, tag: tuple[str, str], steps: Sequence[EntityStep], reporter: Reporter) -> None:
+    def __init__(
+        self, instance: DagsterInstance, *, tag: tuple[str, str], steps: Sequence[EntityStep], reporter: Reporter
+    ) -> None:
         self.instance = instance
         self.tag = tag
         self.reader = RunEventReader(steps, listener=reporter)

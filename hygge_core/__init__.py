@@ -1,9 +1,9 @@
 """hygge's engine: load a project, run its entities, publish atomically. No Dagster needed.
 
-    import hygge_core
-    project = hygge_core.load_project("path/to/project")
-    result = hygge_core.run_project(project)
-    one = hygge_core.run_entity(project.entity("files_to_lake/numbers"))
+import hygge_core
+project = hygge_core.load_project("path/to/project")
+result = hygge_core.run_project(project)
+one = hygge_core.run_entity(project.entity("files_to_lake/numbers"))
 """
 
 from hygge_core.checks import CheckResult, CheckSpec

@@ -62,7 +62,9 @@ def declared_checks(plan: EntityPlan) -> list[CheckSpec]:
     enabled = plan.flow_config.checks
     specs = []
     if enabled.row_count:
-        specs.append(CheckSpec("row_count", "Rows written equal the rows the source reported for the loaded window.", blocking=True))
+        specs.append(
+            CheckSpec("row_count", "Rows written equal the rows the source reported for the loaded window.", blocking=True)
+        )
     if enabled.schema_drift:
         specs.append(CheckSpec("schema_drift", "Written columns and types match the previous load."))
     if enabled.not_empty and plan.run_type == "full_drop":
@@ -73,7 +75,9 @@ def declared_checks(plan: EntityPlan) -> list[CheckSpec]:
     return specs
 
 
-def evaluate_checks(plan: EntityPlan, result: EntityResult, store: Store, names: Collection[CheckName] | None = None) -> list[CheckResult]:
+def evaluate_checks(
+    plan: EntityPlan, result: EntityResult, store: Store, names: Collection[CheckName] | None = None
+) -> list[CheckResult]:
     """A result for each declared check (of ``names`` when given). A check with nothing to judge passes and says why."""
     wanted = [spec.name for spec in declared_checks(plan) if names is None or spec.name in names]
     results = []
@@ -122,8 +126,15 @@ def _row_count(result: EntityResult) -> CheckResult:
     if result.rows_published is not None:
         metadata["rows_published"] = result.rows_published
     if result.source_rows is None and result.rows_published is None:
-        return CheckResult("row_count", passed=True, severity="ERROR", description="neither the source nor the destination can count rows cheaply: nothing to reconcile")
-    return CheckResult("row_count", passed=not problems, severity="ERROR", description="; ".join(problems) or None, metadata=metadata)
+        return CheckResult(
+            "row_count",
+            passed=True,
+            severity="ERROR",
+            description="neither the source nor the destination can count rows cheaply: nothing to reconcile",
+        )
+    return CheckResult(
+        "row_count", passed=not problems, severity="ERROR", description="; ".join(problems) or None, metadata=metadata
+    )
 
 
 def _not_empty(result: EntityResult) -> CheckResult:
@@ -149,7 +160,11 @@ def _schema_drift(result: EntityResult) -> CheckResult:
     removed = [name for name in before if name not in after]
     changed = [f"{name}: {before[name]} -> {after[name]}" for name in after if name in before and before[name] != after[name]]
     passed = not (added or removed or changed)
-    parts = [f"added {', '.join(added)}" if added else "", f"removed {', '.join(removed)}" if removed else "", f"changed {'; '.join(changed)}" if changed else ""]
+    parts = [
+        f"added {', '.join(added)}" if added else "",
+        f"removed {', '.join(removed)}" if removed else "",
+        f"changed {'; '.join(changed)}" if changed else "",
+    ]
     return CheckResult(
         "schema_drift",
         passed=passed,
@@ -180,12 +195,18 @@ def _unique_key(plan: EntityPlan, store: Store) -> CheckResult:
         )
     except pl.exceptions.ColumnNotFoundError as error:
         return CheckResult(
-            "unique_key", passed=False, severity="ERROR", description=f"key column(s) {label} not found in the published data ({error}); fix watermark.key"
+            "unique_key",
+            passed=False,
+            severity="ERROR",
+            description=f"key column(s) {label} not found in the published data ({error}); fix watermark.key",
         )
     rows, unique, null_rows = (int(counted[name][0]) for name in ("rows", "unique", "null_rows"))
     duplicates = rows - unique
     passed = duplicates == 0 and null_rows == 0
-    problems = [f"{duplicates:,} duplicate key row(s)" if duplicates else "", f"{null_rows:,} row(s) with a null key" if null_rows else ""]
+    problems = [
+        f"{duplicates:,} duplicate key row(s)" if duplicates else "",
+        f"{null_rows:,} row(s) with a null key" if null_rows else "",
+    ]
     return CheckResult(
         "unique_key",
         passed=passed,

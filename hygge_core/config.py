@@ -45,7 +45,9 @@ class ConnectionConfig(StrictModel):
     encrypt: bool = Field(default=True, description="mssql: encrypt the connection")
     trust_server_certificate: bool = Field(default=False, description="mssql: skip certificate validation")
     options: dict[str, str] = Field(default_factory=dict, description="extra ODBC connection-string keywords")
-    pool_size: int = Field(default=4, ge=1, le=256, description="most connections open at once; also the Dagster concurrency limit")
+    pool_size: int = Field(
+        default=4, ge=1, le=256, description="most connections open at once; also the Dagster concurrency limit"
+    )
     login_timeout: Duration = Field(default=timedelta(seconds=15), description="give up connecting after this long")
     acquire_timeout: Duration = Field(default=timedelta(seconds=300), description="wait this long for a free pooled connection")
     max_lifetime: Duration = Field(default=timedelta(hours=1), description="close pooled connections older than this")
@@ -70,7 +72,9 @@ class RetryConfig(StrictModel):
 
     max: int = Field(default=2, ge=0, le=100, description="retries after the first attempt")
     delay: Duration = Field(default=timedelta(seconds=10), description="wait before the first retry")
-    backoff: Literal["constant", "linear", "exponential"] = Field(default="exponential", description="how the delay grows between retries")
+    backoff: Literal["constant", "linear", "exponential"] = Field(
+        default="exponential", description="how the delay grows between retries"
+    )
     jitter: bool = Field(default=True, description="randomise delays so retries do not stampede")
 
 

@@ -117,7 +117,13 @@ def _run_entity(plan: EntityPlan, mode: RunType, progress: ProgressCallback | No
     if published is None:
         log.info("nothing new; destination unchanged (%.2fs)", seconds)
     else:
-        log.info("published %s rows in %s file(s), %.2fs (%s rows/s)", f"{rows:,}", loaded.files, seconds, f"{loaded.rows_per_second:,.0f}")
+        log.info(
+            "published %s rows in %s file(s), %.2fs (%s rows/s)",
+            f"{rows:,}",
+            loaded.files,
+            seconds,
+            f"{loaded.rows_per_second:,.0f}",
+        )
     return with_checks(loaded, evaluate_checks(plan, loaded, store))
 
 

@@ -138,7 +138,11 @@ def _read_yaml(file: Path, environ: Mapping[str, str] | None, problems: list[str
 
 
 def _read_flow_folders(
-    root: Path, config_file: Path, flow_sources: dict[str, tuple[Path, Any]], environ: Mapping[str, str] | None, problems: list[str]
+    root: Path,
+    config_file: Path,
+    flow_sources: dict[str, tuple[Path, Any]],
+    environ: Mapping[str, str] | None,
+    problems: list[str],
 ) -> None:
     flows_dir = root / "flows"
     if not flows_dir.is_dir():
@@ -148,7 +152,9 @@ def _read_flow_folders(
         if flow_file is None:
             continue
         if flow_dir.name in flow_sources:
-            problems.append(f"{_display(flow_file, root)}: flow {flow_dir.name!r} is also defined inline in {config_file.name}; keep one")
+            problems.append(
+                f"{_display(flow_file, root)}: flow {flow_dir.name!r} is also defined inline in {config_file.name}; keep one"
+            )
             continue
         body = _read_yaml(flow_file, environ, problems)
         if not isinstance(body, dict):

@@ -31,7 +31,11 @@ def plan_problems(plans: Sequence[EntityPlan]) -> list[str]:
         if _same(first_at, second_at):
             problems.append(f"entities {first.key!r} and {second.key!r} both write to {first_at}; give each its own store.path")
         elif _inside(second_at, first_at) or _inside(first_at, second_at):
-            outer, inner = ((first, first_at), (second, second_at)) if _inside(second_at, first_at) else ((second, second_at), (first, first_at))
+            outer, inner = (
+                ((first, first_at), (second, second_at))
+                if _inside(second_at, first_at)
+                else ((second, second_at), (first, first_at))
+            )
             problems.append(
                 f"entity {inner[0].key!r} writes to {inner[1]}, inside the destination of {outer[0].key!r} ({outer[1]}), "
                 f"which a full drop of {outer[0].key!r} would replace; move one of them"

@@ -88,8 +88,13 @@ class FlowPlanner:
                     problems.append(f"{where}: unknown key {key!r}{did_you_mean(str(key), model.model_fields)}")
         if problems:
             raise ConfigError(problems)
-        home_raw = _deep_merge(home_model.for_entity(dict(self.flow.home), entity.name, listed=listed), substitute_entity(entity.home, entity.name))
-        store_raw = _deep_merge(store_model.for_entity(dict(self.flow.store), entity.name, listed=listed), substitute_entity(entity.store, entity.name))
+        home_raw = _deep_merge(
+            home_model.for_entity(dict(self.flow.home), entity.name, listed=listed), substitute_entity(entity.home, entity.name)
+        )
+        store_raw = _deep_merge(
+            store_model.for_entity(dict(self.flow.store), entity.name, listed=listed),
+            substitute_entity(entity.store, entity.name),
+        )
         home = collect_problems(problems, validate, home_model, home_raw, file=self.where.file, prefix=self.where.key("home"))
         store = collect_problems(problems, validate, store_model, store_raw, file=self.where.file, prefix=self.where.key("store"))
         if problems or home is None or store is None:
@@ -112,7 +117,9 @@ class FlowPlanner:
     def _discover(self, discovery: EntityDiscovery, connection: ConnectionConfig | None) -> list[str]:
         home_class = self.home_class
         raw = dict(self.flow.home)
-        home_config = validate(home_class.config_model, raw, file=self.where.file, prefix=self.where.key("home")).resolve_paths(self.project_root)
+        home_config = validate(home_class.config_model, raw, file=self.where.file, prefix=self.where.key("home")).resolve_paths(
+            self.project_root
+        )
         context = DiscoveryContext(where=self.where.at("entities"), project_root=self.project_root, connection=connection)
         chosen = [
             name

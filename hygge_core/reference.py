@@ -58,7 +58,9 @@ def render() -> str:
     for title, model in sections():
         lines += [f"#### {title}", "", "| key | type | default | meaning |", "|---|---|---|---|"]
         for name, field in model.model_fields.items():
-            lines.append(f"| `{name}` | {_type_text(field.annotation)} | {_default_text(field)} | {(field.description or '').replace('|', '/')} |")
+            lines.append(
+                f"| `{name}` | {_type_text(field.annotation)} | {_default_text(field)} | {(field.description or '').replace('|', '/')} |"
+            )
         lines.append("")
     lines.append(END)
     return "\n".join(lines)
@@ -94,7 +96,9 @@ def _models_in(annotation: Any) -> list[type[BaseModel]]:
 def _type_text(annotation: Any) -> str:
     text = repr(annotation) if not isinstance(annotation, type) else annotation.__name__
     text = text.replace("typing.", "").replace("datetime.timedelta", "duration").replace("pydantic.types.", "")
-    text = re.sub(r"hygge_core(\.\w+)*\.", "", text).replace("NoneType", "None").replace("|", "or").replace("timedelta", "duration")
+    text = (
+        re.sub(r"hygge_core(\.\w+)*\.", "", text).replace("NoneType", "None").replace("|", "or").replace("timedelta", "duration")
+    )
     if typing.get_origin(annotation) is typing.Annotated or "Annotated" in text:
         text = "duration"
     if isinstance(annotation, types.UnionType) and "Annotated" in repr(annotation):

@@ -54,7 +54,9 @@ class EntityState(BaseModel):
     committed_at: datetime | None = None
     rows_last_run: int = 0
     files: list[str] = Field(default_factory=list, description="data files of the published version, relative to it")
-    sizes: dict[str, int] = Field(default_factory=dict, description="bytes of each listed file, checked before a run builds on it")
+    sizes: dict[str, int] = Field(
+        default_factory=dict, description="bytes of each listed file, checked before a run builds on it"
+    )
     columns: list[tuple[str, str]] = Field(default_factory=list, description="(name, arrow type): the version's one schema")
     watermark: Watermark | None = None
     home: dict[str, Any] = Field(default_factory=dict, description="home-specific progress, e.g. Parquet files already loaded")
@@ -72,7 +74,9 @@ class EntityState(BaseModel):
         try:
             raw = json.loads(text)
         except ValueError as exc:
-            raise StoreError(f"cannot read entity state {where}: not JSON ({exc}); run a full drop to rebuild the entity") from exc
+            raise StoreError(
+                f"cannot read entity state {where}: not JSON ({exc}); run a full drop to rebuild the entity"
+            ) from exc
         if not isinstance(raw, dict):
             raise StoreError(f"cannot read entity state {where}: expected a JSON object; run a full drop to rebuild the entity")
         version = raw.get("format", 1)

@@ -62,7 +62,9 @@ class WatermarkTracker:
             return
         index = data.schema.get_field_index(self.column)
         if index < 0:
-            raise HomeError(f"{self.label}: watermark column {self.column!r} is not in the data; columns: {', '.join(data.schema.names)}")
+            raise HomeError(
+                f"{self.label}: watermark column {self.column!r} is not in the data; columns: {', '.join(data.schema.names)}"
+            )
         self.kind = self.kind or watermark_kind(data.schema.field(index).type, column=self.column, label=self.label)
         value = pc.max(data.column(index)).as_py()
         if value is not None and (self.maximum is None or value > self.maximum):

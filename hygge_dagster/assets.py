@@ -86,7 +86,9 @@ def build_source_assets(project: Project) -> list[AssetsDefinition]:
     keys = {key for key in (source_asset_key(plan) for plan in project.plans) if key is not None}
     if not keys:
         return []
-    return [AssetsDefinition(specs=[AssetSpec(key, group_name="hygge_sources", kinds={"source"}) for key in sorted(keys, key=str)])]
+    return [
+        AssetsDefinition(specs=[AssetSpec(key, group_name="hygge_sources", kinds={"source"}) for key in sorted(keys, key=str)])
+    ]
 
 
 def entity_asset(plan: EntityPlan, spec: AssetSpec, *, op_name: str) -> AssetsDefinition:
@@ -107,7 +109,9 @@ def entity_asset(plan: EntityPlan, spec: AssetSpec, *, op_name: str) -> AssetsDe
     return _load
 
 
-def load_entity(context: AssetExecutionContext, plan: EntityPlan, key: AssetKey) -> Iterator[MaterializeResult | AssetObservation | object]:
+def load_entity(
+    context: AssetExecutionContext, plan: EntityPlan, key: AssetKey
+) -> Iterator[MaterializeResult | AssetObservation | object]:
     """Run the engine for one entity and turn its result into Dagster events.
 
     Transient errors ask Dagster for a retry (as the flow's ``retries:`` allow); every
@@ -128,7 +132,9 @@ def load_entity(context: AssetExecutionContext, plan: EntityPlan, key: AssetKey)
     try:
         result = run_entity(plan, run_type=run_type, progress=ThrottledProgress(context.log.info))
     except TransientError as error:
-        context.log.warning(f"{plan.key}: attempt {attempt} failed with a transient error (retried if the flow's retries allow): {error}")
+        context.log.warning(
+            f"{plan.key}: attempt {attempt} failed with a transient error (retried if the flow's retries allow): {error}"
+        )
         raise retry_request(plan.flow_config.retries, attempt) from error
     except HyggeError as error:
         raise entity_failure(plan, error) from error

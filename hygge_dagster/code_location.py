@@ -28,7 +28,9 @@ def default_project_path() -> Path:
 
 def build_definitions(project_path: str | Path | None = None, *, translator: DagsterHyggeTranslator | None = None) -> Definitions:
     """Load a hygge project and build its Dagster definitions (see ``project_definitions``)."""
-    return project_definitions(load_project(project_path if project_path is not None else default_project_path()), translator=translator)
+    return project_definitions(
+        load_project(project_path if project_path is not None else default_project_path()), translator=translator
+    )
 
 
 def project_definitions(

@@ -17,7 +17,6 @@ Registered for ``dg list components`` through the ``dagster_dg_cli.registry_modu
 entry point in pyproject.toml.
 """
 
-
 from dataclasses import dataclass, field
 from pathlib import Path
 

@@ -30,4 +30,6 @@ def build_executor(
         start_method: dict[str, object] = {"forkserver": {"preload_modules": preload}}
     else:
         start_method = {"spawn": {}}
-    return multiprocess_executor.configured({"max_concurrent": max_concurrent, "start_method": start_method}, name="hygge_multiprocess")
+    return multiprocess_executor.configured(
+        {"max_concurrent": max_concurrent, "start_method": start_method}, name="hygge_multiprocess"
+    )

@@ -214,7 +214,9 @@ def _blocked_by_checks(data: Any) -> bool:
 
 def _check_result(data: Any) -> CheckResult:
     metadata = {key: value.value for key, value in (data.metadata or {}).items()}
-    return CheckResult(data.check_name, passed=data.passed, severity=data.severity.value, description=data.description, metadata=metadata)
+    return CheckResult(
+        data.check_name, passed=data.passed, severity=data.severity.value, description=data.description, metadata=metadata
+    )
 
 
 def _value(metadata: Mapping[str, Any], key: str, default: Any) -> Any:

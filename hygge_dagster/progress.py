@@ -18,7 +18,13 @@ DEFAULT_INTERVAL_SECONDS = 2.0
 class ThrottledProgress:
     """A ``progress=`` callback for ``run_entity`` that logs rows and rows/sec at most every ``interval`` s."""
 
-    def __init__(self, log: Callable[[str], None], *, interval: float = DEFAULT_INTERVAL_SECONDS, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        log: Callable[[str], None],
+        *,
+        interval: float = DEFAULT_INTERVAL_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._log = log
         self._interval = interval
         self._clock = clock

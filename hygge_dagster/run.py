@@ -79,7 +79,12 @@ def materialize_entities(
     started = time.perf_counter()
     job = build_reconstructable_job(__name__, reconstruct_job.__name__, reconstructable_args=args)
     with execute_job(
-        job, instance=instance, tags=run_tags, run_config=dict(run_config or {}), asset_selection=[step.asset_key for step in steps], raise_on_error=False
+        job,
+        instance=instance,
+        tags=run_tags,
+        run_config=dict(run_config or {}),
+        asset_selection=[step.asset_key for step in steps],
+        raise_on_error=False,
     ) as result:
         run_id, success = result.run_id, result.success
     return read_report(instance, run_id, success, time.perf_counter() - started, steps)
@@ -123,7 +128,9 @@ def entity_steps(job_def: JobDefinition, plans: Sequence[EntityPlan]) -> list[En
     return [by_entity[plan.key] for plan in plans]
 
 
-def read_report(instance: DagsterInstance, run_id: str, success: bool, seconds: float, steps: Sequence[EntityStep]) -> EntitiesRunReport:
+def read_report(
+    instance: DagsterInstance, run_id: str, success: bool, seconds: float, steps: Sequence[EntityStep]
+) -> EntitiesRunReport:
     """Each entity's outcome from the run's events."""
     reader = RunEventReader(steps)
     for entry in instance.all_logs(run_id):

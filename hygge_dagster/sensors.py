@@ -43,7 +43,9 @@ def files_sensor(flow: str, watched: Sequence[tuple[EntityPlan, AssetSpec]]) -> 
         if changed:
             # The run key names this exact set of file versions, so a re-evaluation never requests it twice.
             stamp = json.dumps(sorted((plan.entity, now[plan.entity]) for plan, _ in changed))
-            requests.append(RunRequest(run_key=hashlib.sha256(stamp.encode()).hexdigest(), asset_selection=[spec.key for _, spec in changed]))
+            requests.append(
+                RunRequest(run_key=hashlib.sha256(stamp.encode()).hexdigest(), asset_selection=[spec.key for _, spec in changed])
+            )
         return SensorResult(run_requests=requests, cursor=json.dumps(now, sort_keys=True))
 
     return _sensor

@@ -104,7 +104,11 @@ class ParquetHome(Home, type_name="parquet", config=ParquetHomeConfig):
         root = Path(config.path)
         if not root.is_dir():
             raise HomeError(f"{plan_context.where}: cannot discover entities: {root} is not a folder")
-        return sorted(p.name.removesuffix(".parquet") for p in root.iterdir() if not _hidden(p.name) and (p.is_dir() or p.suffix == ".parquet"))
+        return sorted(
+            p.name.removesuffix(".parquet")
+            for p in root.iterdir()
+            if not _hidden(p.name) and (p.is_dir() or p.suffix == ".parquet")
+        )
 
     def check(self) -> str:
         files = list_files(self.config.path)
@@ -216,8 +220,12 @@ def identity(path: Path) -> FileIdentity:
     try:
         info = path.stat()
     except FileNotFoundError:
-        raise TransientError(f"{path} disappeared while hygge read the entity; nothing was published; re-run once writers are done") from None
-    return FileIdentity(size=info.st_size, mtime_ns=info.st_mtime_ns, ctime_ns=info.st_ctime_ns, inode=info.st_ino, device=info.st_dev)
+        raise TransientError(
+            f"{path} disappeared while hygge read the entity; nothing was published; re-run once writers are done"
+        ) from None
+    return FileIdentity(
+        size=info.st_size, mtime_ns=info.st_mtime_ns, ctime_ns=info.st_ctime_ns, inode=info.st_ino, device=info.st_dev
+    )
 
 
 def check_unchanged(path: Path, before: FileIdentity) -> None:
@@ -276,7 +284,9 @@ def _open(path: Path) -> pq.ParquetFile:
         if exc.errno == errno.EACCES:
             raise HomeError(f"permission denied reading {path}; give this user read access") from None
         if exc.errno in (errno.EMFILE, errno.ENFILE):
-            raise HomeError(f"too many open files: cannot open {path}; raise the limit (ulimit -n) or close other programs") from None
+            raise HomeError(
+                f"too many open files: cannot open {path}; raise the limit (ulimit -n) or close other programs"
+            ) from None
         raise HomeError(f"{path} is not a readable Parquet file (truncated or corrupt?): {exc}") from None
     except (pa.ArrowInvalid, pa.ArrowException) as exc:
         raise HomeError(f"{path} is not a valid Parquet file (truncated or corrupt?): {exc}") from None

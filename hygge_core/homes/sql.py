@@ -55,7 +55,9 @@ class SqlHomeConfig(HomeConfig):
     query: str | None = Field(default=None, description="a SELECT to run instead of a table (no ORDER BY when incremental)")
     entity: str | None = Field(default=None, description="set by hygge: the entity this block is for (the default table)")
     batch_size: int = Field(default=100_000, ge=1, description="most rows per Arrow batch")
-    max_text_size: int = Field(default=8192, ge=1, description="bytes reserved per value of unbounded text columns (text, varchar(max))")
+    max_text_size: int = Field(
+        default=8192, ge=1, description="bytes reserved per value of unbounded text columns (text, varchar(max))"
+    )
     max_binary_size: int = Field(default=65536, ge=1, description="bytes reserved per value of unbounded binary columns")
     max_bytes_per_batch: int = Field(default=16 * 1024 * 1024, ge=1024, description="cap on the driver's transfer buffer")
     query_timeout: Duration | None = Field(default=None, description="cancel a query that runs longer than this")
@@ -122,7 +124,9 @@ class SqlHome(Home):
         if connection is None:
             raise ConfigError(f"{self.context.key}: home.connection {self.config.connection!r} is not defined under connections:")
         if connection.type != self.dialect_name:
-            raise ConfigError(f"{self.context.key}: connection {self.config.connection!r} is type {connection.type}, but the home is {self.type_name}")
+            raise ConfigError(
+                f"{self.context.key}: connection {self.config.connection!r} is type {connection.type}, but the home is {self.type_name}"
+            )
         return pool_for(self.context.connection_name or self.config.connection, connection)
 
     def read(self, previous: EntityState, run_type: str) -> Iterator[pa.RecordBatch]:
@@ -165,18 +169,26 @@ class SqlHome(Home):
             def read_range(range_connection: SqlConnection, key_range: KeyRange):  # type: ignore[no-untyped-def]
                 query = dialect.select(columns, relation, window, key_range)
                 return stream(
-                    range_connection, query, fetch_schema=fetch_schema, published_schema=published, options=options,
+                    range_connection,
+                    query,
+                    fetch_schema=fetch_schema,
+                    published_schema=published,
+                    options=options,
                     during=f"{during}, {_describe_range(key_range)}",
                 )
 
-            batches: Generator[pa.RecordBatch, None, None] = read_ranges(pool, connection, ranges, read_range, label=self.context.key)
+            batches: Generator[pa.RecordBatch, None, None] = read_ranges(
+                pool, connection, ranges, read_range, label=self.context.key
+            )
         else:
             if table_text is None and window is None:
                 query = self.config.query
                 assert query is not None
             else:
                 query = dialect.select(columns, relation, window)
-            batches = stream(connection, query, fetch_schema=fetch_schema, published_schema=published, options=options, during=during)
+            batches = stream(
+                connection, query, fetch_schema=fetch_schema, published_schema=published, options=options, during=during
+            )
         seen_filter = self._lookback_filter(previous, window)
         try:
             for batch in batches:
@@ -213,7 +225,9 @@ class SqlHome(Home):
         assert settings is not None
         name = settings.column
         selected = self._partition_column(columns, relation) if columns is not None else None
-        found = connection.fetch_all(self.dialect.key_bounds_query(name, relation, window), during=f"finding MIN/MAX({name}) of {relation}")
+        found = connection.fetch_all(
+            self.dialect.key_bounds_query(name, relation, window), during=f"finding MIN/MAX({name}) of {relation}"
+        )
         low, high = (found.column(0)[0].as_py(), found.column(1)[0].as_py()) if found.num_rows else (None, None)
         if selected is not None and pa.types.is_timestamp(selected.mapping.arrow) and selected.mapping.arrow.tz:
             low, high = (v.replace(tzinfo=dt.UTC) if isinstance(v, dt.datetime) and v.tzinfo is None else v for v in (low, high))
@@ -256,13 +270,22 @@ class SqlHome(Home):
         column_name = settings.column
         selected = next((c for c in columns or [] if c.source.name == column_name), None)
         if columns is not None and selected is None:
-            raise HomeError(f"{self.context.key}: watermark column {column_name!r} is not a column of {relation}; columns: {', '.join(c.source.name for c in columns)}")
+            raise HomeError(
+                f"{self.context.key}: watermark column {column_name!r} is not a column of {relation}; columns: {', '.join(c.source.name for c in columns)}"
+            )
         declared = selected.source.declared if selected is not None else None
-        found = connection.fetch_all(self.dialect.max_query(column_name, relation), during=f"finding MAX({column_name}) of {relation}")
+        found = connection.fetch_all(
+            self.dialect.max_query(column_name, relation), during=f"finding MAX({column_name}) of {relation}"
+        )
         upper = found.column(0)[0].as_py() if found.num_rows else None
         if upper is None:
             return None
-        if selected is not None and pa.types.is_timestamp(selected.mapping.arrow) and selected.mapping.arrow.tz and isinstance(upper, dt.datetime):
+        if (
+            selected is not None
+            and pa.types.is_timestamp(selected.mapping.arrow)
+            and selected.mapping.arrow.tz
+            and isinstance(upper, dt.datetime)
+        ):
             upper = upper.replace(tzinfo=dt.UTC)
         kind = watermark_kind(found.schema.field(0).type, column=column_name, label=self.context.key)
         self._watermark = make_watermark(column_name, kind, upper)
@@ -275,9 +298,13 @@ class SqlHome(Home):
                 lower = lower.replace(tzinfo=upper.tzinfo)
             if settings.lookback is not None:
                 if kind not in ("datetime", "date"):
-                    raise HomeError(f"{self.context.key}: watermark.lookback needs a date or timestamp column; {column_name!r} is {kind}")
+                    raise HomeError(
+                        f"{self.context.key}: watermark.lookback needs a date or timestamp column; {column_name!r} is {kind}"
+                    )
                 if not settings.key_columns:
-                    raise HomeError(f"{self.context.key}: watermark.lookback needs watermark.key so re-read rows can be recognised")
+                    raise HomeError(
+                        f"{self.context.key}: watermark.lookback needs watermark.key so re-read rows can be recognised"
+                    )
                 lower = lower - settings.lookback
             if lower >= upper and settings.lookback is None:
                 self._watermark = stored
@@ -318,7 +345,9 @@ class SqlHome(Home):
         upper = window.upper
         threshold = upper - settings.lookback
         if isinstance(upper, dt.datetime) and pa.types.is_timestamp(column.type):
-            scalar = pa.scalar(threshold if column.type.tz or threshold.tzinfo is None else threshold.replace(tzinfo=None), type=column.type)
+            scalar = pa.scalar(
+                threshold if column.type.tz or threshold.tzinfo is None else threshold.replace(tzinfo=None), type=column.type
+            )
         else:
             scalar = pa.scalar(threshold, type=column.type)
         tail = batch.filter(pc.greater(column, scalar))
@@ -375,7 +404,9 @@ def _describe_range(key_range: KeyRange) -> str:
 
 
 def _as_text(column: pa.Array | pa.ChunkedArray) -> list[str | None]:
-    return [None if v is None else (v.isoformat() if isinstance(v, (dt.datetime, dt.date)) else str(v)) for v in column.to_pylist()]
+    return [
+        None if v is None else (v.isoformat() if isinstance(v, (dt.datetime, dt.date)) else str(v)) for v in column.to_pylist()
+    ]
 
 
 def _key_text(value: Any) -> str | None:

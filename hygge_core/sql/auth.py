@@ -44,7 +44,9 @@ class TokenSource:
     tests; by default it builds the azure-identity credential for the auth mode.
     """
 
-    def __init__(self, connection_label: str, fetch: Callable[[], AccessToken], *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, connection_label: str, fetch: Callable[[], AccessToken], *, clock: Callable[[], float] = time.time
+    ) -> None:
         self._label = connection_label
         self._fetch = fetch
         self._clock = clock
@@ -73,7 +75,9 @@ def token_source_for(connection: ConnectionConfig, label: str) -> TokenSource:
             message = str(exc).splitlines()[0] if str(exc) else name
             if name == "ServiceRequestError":
                 raise TransientError(f"{label}: could not reach Azure AD for a token ({message}); retry later") from None
-            raise HomeError(f"{label}: Azure AD ({connection.auth}) gave no token: {name}: {message}; {_auth_hint(connection)}") from None
+            raise HomeError(
+                f"{label}: Azure AD ({connection.auth}) gave no token: {name}: {message}; {_auth_hint(connection)}"
+            ) from None
         return AccessToken(token=token.token, expires_on=float(token.expires_on))
 
     return TokenSource(label, fetch)
@@ -91,9 +95,13 @@ def _credential(connection: ConnectionConfig, label: str) -> Any:
     if connection.auth == "service_principal":
         missing = [key for key in ("tenant_id", "client_id", "client_secret") if getattr(connection, key) is None]
         if missing:
-            raise HomeError(f"{label}: auth service_principal needs {', '.join(missing)} on the connection (use ${{ENV_VAR}} for the secret)")
+            raise HomeError(
+                f"{label}: auth service_principal needs {', '.join(missing)} on the connection (use ${{ENV_VAR}} for the secret)"
+            )
         assert connection.client_secret is not None and connection.tenant_id and connection.client_id
-        return identity.ClientSecretCredential(connection.tenant_id, connection.client_id, connection.client_secret.get_secret_value())
+        return identity.ClientSecretCredential(
+            connection.tenant_id, connection.client_id, connection.client_secret.get_secret_value()
+        )
     raise HomeError(f"{label}: auth {connection.auth!r} does not use an access token")
 
 

@@ -156,7 +156,9 @@ class PyodbcConnection(SqlConnection):
             from hygge_core.sql.auth import SQL_COPT_SS_ACCESS_TOKEN
 
             attrs[SQL_COPT_SS_ACCESS_TOKEN] = target.token_source.packed()
-        return driver.connect(target.connection_string, autocommit=True, timeout=target.login_timeout_seconds, attrs_before=attrs or None)
+        return driver.connect(
+            target.connection_string, autocommit=True, timeout=target.login_timeout_seconds, attrs_before=attrs or None
+        )
 
     def read_batches(
         self, query: str, schema: pa.Schema | None, options: ReadOptions, *, during: str, parameters: Sequence[str] | None = None
@@ -173,7 +175,9 @@ class PyodbcConnection(SqlConnection):
                     break
                 columns = list(zip(*rows, strict=True))
                 if schema is not None:
-                    yield pa.RecordBatch.from_arrays([pa.array(col, type=f.type) for col, f in zip(columns, schema, strict=True)], schema=schema)
+                    yield pa.RecordBatch.from_arrays(
+                        [pa.array(col, type=f.type) for col, f in zip(columns, schema, strict=True)], schema=schema
+                    )
                 else:
                     yield pa.RecordBatch.from_arrays([pa.array(col) for col in columns], names=names)
             cursor.close()

@@ -213,8 +213,11 @@ class PostgresDialect(Dialect):
         if type_name.startswith("_"):
             type_name = "array"
         return SourceColumn(
-            name=row["column_name"], type_name=type_name, declared=row["declared"],
-            precision=_int(row.get("numeric_precision")), scale=_int(row.get("numeric_scale")),
+            name=row["column_name"],
+            type_name=type_name,
+            declared=row["declared"],
+            precision=_int(row.get("numeric_precision")),
+            scale=_int(row.get("numeric_scale")),
         )
 
     def mapping(self, column: SourceColumn) -> Mapping:
@@ -269,8 +272,12 @@ class TSqlDialect(Dialect):
         scale = _int(row.get("numeric_scale"))
         max_length = _int(row.get("max_length"))
         return SourceColumn(
-            name=row["column_name"], type_name=type_name, declared=_tsql_declared(type_name, precision, scale, max_length),
-            precision=precision, scale=scale, length=max_length,
+            name=row["column_name"],
+            type_name=type_name,
+            declared=_tsql_declared(type_name, precision, scale, max_length),
+            precision=precision,
+            scale=scale,
+            length=max_length,
         )
 
     def mapping(self, column: SourceColumn) -> Mapping:

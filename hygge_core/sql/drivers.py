@@ -51,7 +51,9 @@ def _import_driver(module: str, *, package: str) -> ModuleType:
         return importlib.import_module(module)
     except ImportError as exc:
         if "libodbc" in str(exc):
-            raise HomeError(f"{package} cannot load unixODBC ({exc}); install it with `apt-get install libodbc2 unixodbc`") from None
+            raise HomeError(
+                f"{package} cannot load unixODBC ({exc}); install it with `apt-get install libodbc2 unixodbc`"
+            ) from None
         raise HomeError(f"the SQL homes need {package}: `pip install 'hygge[sql]'` (or 'hygge[mssql]' for SQL Server)") from None
 
 
@@ -65,7 +67,9 @@ def postgres_driver(configured: str | None = None) -> str:
     return _find_driver("PostgreSQL", configured, POSTGRES_REGISTERED, POSTGRES_INSTALL_HINT, fallback=_installed_psqlodbc)
 
 
-def _find_driver(database: str, configured: str | None, names: tuple[str, ...], hint: str, *, fallback: Callable[[], Path | None]) -> str:
+def _find_driver(
+    database: str, configured: str | None, names: tuple[str, ...], hint: str, *, fallback: Callable[[], Path | None]
+) -> str:
     """The configured driver, else the first of ``names`` unixODBC has registered, else a library file found on disk."""
     if configured:
         return _configured(configured, hint)

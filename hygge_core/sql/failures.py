@@ -20,13 +20,43 @@ _STATE = re.compile(r"(?:State:\s*|\(')([0-9A-Z]{5})\b")
 _LOGIN_FAILED = ("password authentication failed", "login failed", "authentication failed", "no pg_hba.conf entry")
 # The server went away or could not be reached: retry.
 _CONNECTION_LOST = (
-    "connection refused", "could not connect", "server closed the connection", "terminating connection",
-    "communication link failure", "connection reset", "broken pipe", "login timeout expired", "timeout expired",
-    "could not receive data", "could not send data", "no connection to the server", "connection is dead",
-    "tcp provider", "the connection is broken", "unable to establish connection", "could not translate host name",
-    "connection timed out", "server is not available", "the database system is starting up", "the database system is shutting down",
+    "connection refused",
+    "could not connect",
+    "server closed the connection",
+    "terminating connection",
+    "communication link failure",
+    "connection reset",
+    "broken pipe",
+    "login timeout expired",
+    "timeout expired",
+    "could not receive data",
+    "could not send data",
+    "no connection to the server",
+    "connection is dead",
+    "tcp provider",
+    "the connection is broken",
+    "unable to establish connection",
+    "could not translate host name",
+    "connection timed out",
+    "server is not available",
+    "the database system is starting up",
+    "the database system is shutting down",
 )
-_TRANSIENT_STATES = {"08S01", "08003", "08006", "08007", "08004", "HYT00", "HYT01", "40001", "40P01", "57P01", "57P02", "57P03", "53300"}
+_TRANSIENT_STATES = {
+    "08S01",
+    "08003",
+    "08006",
+    "08007",
+    "08004",
+    "HYT00",
+    "HYT01",
+    "40001",
+    "40P01",
+    "57P01",
+    "57P02",
+    "57P03",
+    "53300",
+}
 _MISSING_OBJECT_STATES = {"42P01", "42S02", "42S22", "42703", "3F000", "3D000"}
 
 
@@ -58,13 +88,19 @@ def classify(exc: BaseException, label: str, *, during: str, secrets: Iterable[s
     state = sqlstate(raw) or ""
     lowered = raw.lower()
     if any(marker in lowered for marker in _LOGIN_FAILED) or state in {"28000", "28P01"}:
-        return HomeError(f"{label}: login failed while {during}: {message}; check the user and password (or auth settings) of the connection")
+        return HomeError(
+            f"{label}: login failed while {during}: {message}; check the user and password (or auth settings) of the connection"
+        )
     if re.search(r'database "[^"]*" does not exist|cannot open database', lowered):
         return HomeError(f"{label}: {during}: {message}; check `database:` on the connection")
     if state in _TRANSIENT_STATES or state.startswith("08") or any(marker in lowered for marker in _CONNECTION_LOST):
-        return TransientError(f"{label}: connection failed while {during}: {message}; check the server is up and reachable (will retry)")
+        return TransientError(
+            f"{label}: connection failed while {during}: {message}; check the server is up and reachable (will retry)"
+        )
     if state in _MISSING_OBJECT_STATES or "does not exist" in lowered or "invalid object name" in lowered:
-        return HomeError(f"{label}: {during}: {message}; check the table, schema and column names (discover them with entities: include)")
+        return HomeError(
+            f"{label}: {during}: {message}; check the table, schema and column names (discover them with entities: include)"
+        )
     if "too large to be written into the allocated buffer" in lowered:
         return HomeError(
             f"{label}: {during}: a text or binary value is longer than the read buffer ({message}); "

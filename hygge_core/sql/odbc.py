@@ -88,8 +88,14 @@ def _postgres(name: str, connection: ConnectionConfig, label: str, timeout: int)
         **connection.options,
     }
     return ConnectTarget(
-        name=name, kind="postgres", label=label, connection_string=_join(parts), route="arrow_odbc",
-        login_timeout_seconds=timeout, secrets=(password,), session_setup=("SET TIME ZONE 'UTC'",),
+        name=name,
+        kind="postgres",
+        label=label,
+        connection_string=_join(parts),
+        route="arrow_odbc",
+        login_timeout_seconds=timeout,
+        secrets=(password,),
+        session_setup=("SET TIME ZONE 'UTC'",),
     )
 
 
@@ -120,8 +126,14 @@ def _mssql(name: str, connection: ConnectionConfig, label: str, timeout: int) ->
             secrets = (connection.client_secret.get_secret_value(),)
     parts.update(connection.options)
     return ConnectTarget(
-        name=name, kind="mssql", label=label, connection_string=_join(parts), route=route,
-        login_timeout_seconds=timeout, secrets=secrets, token_source=token_source,
+        name=name,
+        kind="mssql",
+        label=label,
+        connection_string=_join(parts),
+        route=route,
+        login_timeout_seconds=timeout,
+        secrets=secrets,
+        token_source=token_source,
     )
 
 

@@ -208,7 +208,9 @@ def close_all() -> None:
 
 
 def _fingerprint(connection: ConnectionConfig) -> str:
-    material = connection.model_dump_json() + "|" + "|".join(
-        secret.get_secret_value() for secret in (connection.password, connection.client_secret) if secret is not None
+    material = (
+        connection.model_dump_json()
+        + "|"
+        + "|".join(secret.get_secret_value() for secret in (connection.password, connection.client_secret) if secret is not None)
     )
     return hashlib.sha256(material.encode("utf-8")).hexdigest()

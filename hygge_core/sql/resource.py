@@ -33,7 +33,9 @@ class SqlPoolResource(dg.ConfigurableResource):
 
         connections = load_project(self.project).config.connections
         if self.connection not in connections:
-            raise ConfigError(f"SqlPoolResource: {self.connection!r} is not under connections: of {self.project} (known: {', '.join(connections) or 'none'})")
+            raise ConfigError(
+                f"SqlPoolResource: {self.connection!r} is not under connections: of {self.project} (known: {', '.join(connections) or 'none'})"
+            )
         return connections[self.connection]
 
     def get_pool(self) -> ConnectionPool:

@@ -79,6 +79,7 @@ def _decimal_or_text(precision: int | None, scale: int | None, text_cast: str) -
 
 # --- PostgreSQL -----------------------------------------------------------------------------------
 
+
 def postgres_mapping(column: SourceColumn) -> Mapping:
     simple: dict[str, Callable[[], Mapping]] = {
         "int2": lambda: Mapping(pa.int16()),
@@ -109,17 +110,29 @@ def postgres_mapping(column: SourceColumn) -> Mapping:
 
 
 POSTGRES_DOC = [
-    ("smallint (int2)", "int16"), ("integer (int4)", "int32"), ("bigint (int8)", "int64"), ("boolean", "bool"),
-    ("real (float4)", "float32"), ("double precision (float8)", "float64"),
-    ("numeric(p,s), p <= 38", "decimal128(p,s)"), ("numeric without precision, or p > 38", "string (exact text)"),
-    ("money", "decimal128(19,2)"), ("date", "date32"), ("time", "time64[us]"), ("timestamp", "timestamp[us]"),
-    ("timestamptz", "timestamp[us, tz=UTC]"), ("char(n), varchar(n), text, name, citext", "string"),
-    ("uuid", "string (lower-case text form)"), ("bytea", "binary"), ("oid", "int64"),
+    ("smallint (int2)", "int16"),
+    ("integer (int4)", "int32"),
+    ("bigint (int8)", "int64"),
+    ("boolean", "bool"),
+    ("real (float4)", "float32"),
+    ("double precision (float8)", "float64"),
+    ("numeric(p,s), p <= 38", "decimal128(p,s)"),
+    ("numeric without precision, or p > 38", "string (exact text)"),
+    ("money", "decimal128(19,2)"),
+    ("date", "date32"),
+    ("time", "time64[us]"),
+    ("timestamp", "timestamp[us]"),
+    ("timestamptz", "timestamp[us, tz=UTC]"),
+    ("char(n), varchar(n), text, name, citext", "string"),
+    ("uuid", "string (lower-case text form)"),
+    ("bytea", "binary"),
+    ("oid", "int64"),
     ("json, jsonb, xml, interval, timetz, inet, arrays, enums, anything else", "string (PostgreSQL's text form)"),
 ]
 
 
 # --- SQL Server -----------------------------------------------------------------------------------
+
 
 def mssql_mapping(column: SourceColumn) -> Mapping:
     name = column.type_name
@@ -181,15 +194,30 @@ def mssql_mapping(column: SourceColumn) -> Mapping:
 
 
 MSSQL_DOC = [
-    ("tinyint", "uint8"), ("smallint", "int16"), ("int", "int32"), ("bigint", "int64"), ("bit", "bool"),
-    ("decimal(p,s) / numeric(p,s)", "decimal128(p,s)"), ("money", "decimal128(19,4)"), ("smallmoney", "decimal128(10,4)"),
-    ("float (float(53))", "float64"), ("real (float(24))", "float32"), ("date", "date32"),
-    ("time(0..6)", "time64[us]"), ("time(7) (the default)", "time64[ns]"),
-    ("smalldatetime", "timestamp[s]"), ("datetime", "timestamp[ms]"),
-    ("datetime2(0) / (1..3) / (4..7)", "timestamp[s] / [ms] / [us] (7 digits: the 100 ns digit is dropped, so years 1..9999 fit)"),
+    ("tinyint", "uint8"),
+    ("smallint", "int16"),
+    ("int", "int32"),
+    ("bigint", "int64"),
+    ("bit", "bool"),
+    ("decimal(p,s) / numeric(p,s)", "decimal128(p,s)"),
+    ("money", "decimal128(19,4)"),
+    ("smallmoney", "decimal128(10,4)"),
+    ("float (float(53))", "float64"),
+    ("real (float(24))", "float32"),
+    ("date", "date32"),
+    ("time(0..6)", "time64[us]"),
+    ("time(7) (the default)", "time64[ns]"),
+    ("smalldatetime", "timestamp[s]"),
+    ("datetime", "timestamp[ms]"),
+    (
+        "datetime2(0) / (1..3) / (4..7)",
+        "timestamp[s] / [ms] / [us] (7 digits: the 100 ns digit is dropped, so years 1..9999 fit)",
+    ),
     ("datetimeoffset(n)", "timestamp[s/ms/us like datetime2, tz=UTC] (converted to UTC on the server)"),
     ("char, varchar, nchar, nvarchar (including max), text, ntext, sysname", "string"),
     ("uniqueidentifier", "string (36 characters, canonical lower case)"),
-    ("binary, varbinary (including max), image", "binary"), ("timestamp / rowversion", "binary (8 bytes)"),
-    ("geography, geometry, hierarchyid", "string (.ToString())"), ("xml, sql_variant, anything else", "string"),
+    ("binary, varbinary (including max), image", "binary"),
+    ("timestamp / rowversion", "binary (8 bytes)"),
+    ("geography, geometry, hierarchyid", "string (.ToString())"),
+    ("xml, sql_variant, anything else", "string"),
 ]

@@ -263,7 +263,9 @@ class ParquetWriter(StoreWriter):
         """
         target = self.config.row_group_rows
         with store_errors(self.entity_dir, "write"):
-            while self._buffer and (final or self._buffered_rows >= target or self._buffered_bytes >= self.config.row_group_bytes):
+            while self._buffer and (
+                final or self._buffered_rows >= target or self._buffered_bytes >= self.config.row_group_bytes
+            ):
                 if self._writer is None:
                     self._open_file()
                 assert self._writer is not None
@@ -343,11 +345,19 @@ class store_errors:
             return
         where = exc.filename or self.entity_dir
         if exc.errno == errno.ENOSPC:
-            raise StoreError(f"disk full: cannot {self.action} {where}; free space on that filesystem and run again; the destination is unchanged") from exc
+            raise StoreError(
+                f"disk full: cannot {self.action} {where}; free space on that filesystem and run again; the destination is unchanged"
+            ) from exc
         if exc.errno == errno.EFBIG:
-            raise StoreError(f"file too large: cannot {self.action} {where} (a filesystem or ulimit file-size limit); lower file_rows; the destination is unchanged") from exc
+            raise StoreError(
+                f"file too large: cannot {self.action} {where} (a filesystem or ulimit file-size limit); lower file_rows; the destination is unchanged"
+            ) from exc
         if exc.errno == errno.EROFS:
-            raise StoreError(f"read-only filesystem: cannot {self.action} {where}; mount it read-write or point store.path elsewhere; the destination is unchanged") from exc
+            raise StoreError(
+                f"read-only filesystem: cannot {self.action} {where}; mount it read-write or point store.path elsewhere; the destination is unchanged"
+            ) from exc
         if exc.errno in (errno.EACCES, errno.EPERM):
-            raise StoreError(f"permission denied: cannot {self.action} {where}; give this user write access to {self.entity_dir.parent}") from exc
+            raise StoreError(
+                f"permission denied: cannot {self.action} {where}; give this user write access to {self.entity_dir.parent}"
+            ) from exc
         raise StoreError(f"cannot {self.action} {where}: {exc.strerror or exc}") from exc

@@ -64,7 +64,9 @@ def test_sensor_requests_only_entities_whose_files_changed(write_project, tmp_pa
     sensor = next(s for s in defs.sensors if s.name == "nightly_files_sensor")
     with instance_for_test() as instance:
         first = sensor.evaluate_tick(build_sensor_context(instance=instance, definitions=defs))
-        assert [sorted(r.asset_selection) for r in first.run_requests] == [[AssetKey(["nightly", "a"]), AssetKey(["nightly", "b"])]]
+        assert [sorted(r.asset_selection) for r in first.run_requests] == [
+            [AssetKey(["nightly", "a"]), AssetKey(["nightly", "b"])]
+        ]
         cursor = first.cursor
         assert set(json.loads(cursor)) == {"a", "b"}
 

@@ -37,7 +37,9 @@ def test_schema_drift_warns_when_columns_change(write_project, tmp_path: Path) -
     root = _files_project(write_project, tmp_path, pa.table({"id": [1, 2], "name": ["a", "b"]}))
     job = build_definitions(root).resolve_implicit_global_asset_job_def()
     assert job.execute_in_process().success
-    pq.write_table(pa.table({"id": [1, 2], "name": [1.5, 2.5], "extra": [True, False]}), tmp_path / "src" / "things" / "part.parquet")
+    pq.write_table(
+        pa.table({"id": [1, 2], "name": [1.5, 2.5], "extra": [True, False]}), tmp_path / "src" / "things" / "part.parquet"
+    )
     second = job.execute_in_process()
     assert second.success  # WARN does not fail the step
     drift = _checks(second)["schema_drift"]
@@ -91,7 +93,9 @@ def test_row_count_mismatch_is_a_blocking_error(write_project) -> None:
 
 
 def test_flow_can_turn_checks_off(write_project, tmp_path: Path) -> None:
-    root = _files_project(write_project, tmp_path, pa.table({"id": [1]}), extra="    checks: {row_count: false, schema_drift: false}")
+    root = _files_project(
+        write_project, tmp_path, pa.table({"id": [1]}), extra="    checks: {row_count: false, schema_drift: false}"
+    )
     (assets,) = build_hygge_assets(load_project(root))
     assert [spec.name for spec in assets.check_specs] == ["not_empty"]
 

@@ -24,7 +24,9 @@ def test_component_loads_from_defs_yaml(sample_project: Path) -> None:
             keys = {spec.key for spec in defs.resolve_all_asset_specs()}
             assert keys == {AssetKey(["files_to_lake", name]) for name in ("customers", "orders", "products")}
             assert list(defs.sensors or []) == []
-            result = defs.resolve_implicit_global_asset_job_def().execute_in_process(asset_selection=[AssetKey(["files_to_lake", "products"])])
+            result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
+                asset_selection=[AssetKey(["files_to_lake", "products"])]
+            )
             assert result.success
     assert (sample_project.parent.parent / "lake" / "sample" / "products").is_dir()
 
@@ -35,6 +37,8 @@ def test_component_project_path_is_relative_to_its_folder(sample_project: Path) 
             component_cls=HyggeProjectComponent,
             defs_yaml_contents={"type": "hygge_dagster.HyggeProjectComponent", "attributes": {"project": "hygge.yml"}},
         )
-        (Path(defs_path) / "hygge.yml").write_text(sample_project.read_text().replace("../", str(sample_project.parent.parent) + "/"))
+        (Path(defs_path) / "hygge.yml").write_text(
+            sample_project.read_text().replace("../", str(sample_project.parent.parent) + "/")
+        )
         with sandbox.load_component_and_build_defs(defs_path=defs_path) as (_, defs):
             assert [s.name for s in defs.sensors] == ["files_to_lake_files_sensor"]

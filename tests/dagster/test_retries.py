@@ -75,7 +75,11 @@ def test_an_unexpected_exception_fails_once_with_its_message(write_project, tmp_
         report = materialize_entities(project, project.plans, instance=instance, max_concurrent=concurrency)
         logs = instance.all_logs(report.run_id)
     bug, fine = report.entities
-    assert (bug.status, bug.attempts, bug.error) == ("failed", 1, "f/bug: unexpected RuntimeError: list index out of range (test)")
+    assert (bug.status, bug.attempts, bug.error) == (
+        "failed",
+        1,
+        "f/bug: unexpected RuntimeError: list index out of range (test)",
+    )
     assert (fine.status, fine.attempts, fine.rows) == ("success", 1, 1000)
     assert not [entry for entry in logs if entry.dagster_event_type == DagsterEventType.STEP_UP_FOR_RETRY]
     assert not (root / "lake" / "bug").exists()  # nothing published
@@ -103,5 +107,8 @@ def test_configuration_errors_fail_once_and_alone(write_project, tmp_path: Path)
     good, missing = report.entities
     assert (good.status, good.rows) == ("success", 3)
     assert missing.status == "failed" and missing.attempts == 1  # not retried
-    assert missing.error == f"f/missing: {tmp_path / 'src' / 'missing'} does not exist; check home.path (relative paths start at the project folder)"
+    assert (
+        missing.error
+        == f"f/missing: {tmp_path / 'src' / 'missing'} does not exist; check home.path (relative paths start at the project folder)"
+    )
     assert [o.key for o in report.failed] == ["f/missing"]

@@ -19,7 +19,9 @@ def test_multiprocess_run_reports_each_entity(sample_project: Path) -> None:
     project = load_project(sample_project)
     plans = project.select(entities=["files_to_lake/orders", "files_to_lake/products"])
     with instance_for_test() as instance:
-        report = materialize_entities(project, plans, instance=instance, max_concurrent=2, run_type="full_drop", tags={"team": "data"})
+        report = materialize_entities(
+            project, plans, instance=instance, max_concurrent=2, run_type="full_drop", tags={"team": "data"}
+        )
         run = instance.get_run_by_id(report.run_id)
         assert run is not None and run.tags["hygge/run_type"] == "full_drop" and run.tags["team"] == "data"
         engine = [e.message for e in instance.all_logs(report.run_id) if "multiprocess executor" in (e.message or "")]
@@ -59,6 +61,8 @@ def test_pool_size_one_never_overlaps_entities_of_a_connection(write_project, tm
         report = materialize_entities(project, project.plans, instance=instance, max_concurrent=2)
         assert instance.event_log_storage.get_concurrency_info("hygge_db").slot_count == 1
     assert report.success, [o.error for o in report.entities]
-    spans = sorted((float((timeline / f"{n}.start").read_text()), float((timeline / f"{n}.end").read_text())) for n in ("one", "two"))
+    spans = sorted(
+        (float((timeline / f"{n}.start").read_text()), float((timeline / f"{n}.end").read_text())) for n in ("one", "two")
+    )
     (first_start, first_end), (second_start, second_end) = spans
     assert first_end <= second_start, f"entities overlapped: {spans}"

@@ -70,7 +70,9 @@ def test_dagster_gives_the_same_verdict(project_root: Path) -> None:
     assert fine.ok and not report.ok
 
 
-def test_hygge_start_gives_the_same_verdict(project_root: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hygge_start_gives_the_same_verdict(
+    project_root: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """In process (``--concurrency 1`` runs Dagster's in-process executor), so the test-only types are registered."""
     monkeypatch.setenv("DAGSTER_HOME", str(project_root / ".dagster"))
     (project_root / ".dagster").mkdir()

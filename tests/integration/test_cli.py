@@ -29,7 +29,11 @@ def hygge(*args: str, cwd: Path, check: bool = False) -> subprocess.CompletedPro
 
 
 def lake_snapshot(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file() and ".hygge-staging" not in p.parts}
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and ".hygge-staging" not in p.parts
+    }
 
 
 def read_entity(folder: Path):
@@ -188,7 +192,12 @@ def test_dev_serves_the_project_assets_in_the_dagster_ui(project: Path):
     env = {**os.environ}
     env.pop("DAGSTER_HOME", None)
     server = subprocess.Popen(
-        [HYGGE, "dev", "--port", str(port)], cwd=project, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        [HYGGE, "dev", "--port", str(port)],
+        cwd=project,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
         keys: set[tuple[str, ...]] = set()
@@ -223,8 +232,14 @@ def test_run_type_overrides_append_only_new_files_then_replace(project: Path):
     import pyarrow as pa
 
     hygge("start", "--entity", "sample_to_lake/orders", cwd=project, check=True)
-    extra = pa.table({"order_id": pa.array([5001, 5002], pa.int64()), "customer_id": pa.array([1, 2], pa.int64()),
-                      "amount": pa.array([1.5, 2.5]), "ordered_at": pa.array([None, None], pa.timestamp("us"))})
+    extra = pa.table(
+        {
+            "order_id": pa.array([5001, 5002], pa.int64()),
+            "customer_id": pa.array([1, 2], pa.int64()),
+            "amount": pa.array([1.5, 2.5]),
+            "ordered_at": pa.array([None, None], pa.timestamp("us")),
+        }
+    )
     pq.write_table(extra, project / "data" / "home" / "orders" / "late.parquet")
 
     hygge("start", "--incremental", "--entity", "sample_to_lake/orders", cwd=project, check=True)
@@ -242,9 +257,13 @@ def test_run_type_overrides_append_only_new_files_then_replace(project: Path):
 def test_failed_error_check_fails_the_run_and_is_named(project: Path):
     config = project / "hygge.yml"
     # customer_id is unique in customers but repeats in orders
-    config.write_text(config.read_text().replace("    run_type: full_drop\n", "    run_type: full_drop\n    watermark: {key: customer_id}\n", 1))
+    config.write_text(
+        config.read_text().replace("    run_type: full_drop\n", "    run_type: full_drop\n    watermark: {key: customer_id}\n", 1)
+    )
     completed = hygge("start", cwd=project)
     assert completed.returncode == 1, completed.stdout + completed.stderr
-    assert "FAILED   sample_to_lake/orders: check unique_key failed: key (customer_id): 900 duplicate key row(s)" in completed.stdout
+    assert (
+        "FAILED   sample_to_lake/orders: check unique_key failed: key (customer_id): 900 duplicate key row(s)" in completed.stdout
+    )
     assert "success  sample_to_lake/customers" in completed.stdout
     assert read_entity(project / "lake" / "orders").num_rows == 1000  # published; the check judges it afterwards

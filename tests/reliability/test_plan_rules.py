@@ -82,7 +82,9 @@ def test_a_store_equal_to_its_home_is_refused(tmp_path: Path) -> None:
             store: {type: parquet, path: data/a}
         """,
     )
-    refused_by_debug_and_start(root, f"entity 'f/f' writes to {root / 'data' / 'a'}, which 'f/f' reads from", "would read its own output")
+    refused_by_debug_and_start(
+        root, f"entity 'f/f' writes to {root / 'data' / 'a'}, which 'f/f' reads from", "would read its own output"
+    )
 
 
 def test_a_store_inside_the_home_folder_is_refused(tmp_path: Path) -> None:
@@ -113,7 +115,10 @@ def test_a_home_inside_another_entitys_store_is_refused(tmp_path: Path) -> None:
             store: {type: parquet, path: out}
         """,
     )
-    refused_by_debug_and_start(root, f"entity 'reload/reload' reads from {root / 'lake' / 'part'}, inside the destination of 'load/load' ({root / 'lake'})")
+    refused_by_debug_and_start(
+        root,
+        f"entity 'reload/reload' reads from {root / 'lake' / 'part'}, inside the destination of 'load/load' ({root / 'lake'})",
+    )
 
 
 def test_a_duplicated_key_names_the_file_and_both_lines(tmp_path: Path) -> None:
@@ -188,7 +193,12 @@ def test_entity_names_with_glob_characters_match_only_their_own_files(tmp_path: 
             store: {type: parquet, path: lake}
             entities: {include: ["*"]}
         """,
-        sources=("data/sales*/part.parquet", "data/sales_2024/part.parquet", "data/weird[1]/part.parquet", "data/weird1/part.parquet"),
+        sources=(
+            "data/sales*/part.parquet",
+            "data/sales_2024/part.parquet",
+            "data/weird[1]/part.parquet",
+            "data/weird1/part.parquet",
+        ),
     )
     done = hygge("start", project=root)
     assert done.returncode == 0, output(done)

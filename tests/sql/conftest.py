@@ -54,18 +54,26 @@ class PgDatabase:
         return self.server.psql(statement, database=self.name, user=self.user, password=self.password)
 
     def env(self) -> dict[str, str]:
-        return {"PGHOST": self.server.host, "PGPORT": str(self.server.port), "PGDATABASE": self.name, "PGUSER": self.user, "PGPASSWORD": self.password}
+        return {
+            "PGHOST": self.server.host,
+            "PGPORT": str(self.server.port),
+            "PGDATABASE": self.name,
+            "PGUSER": self.user,
+            "PGPASSWORD": self.password,
+        }
 
     def connection_yaml(self, *, name: str = "pg", pool_size: int = 2, extra: str = "") -> str:
         return (
             f"  {name}:\n    type: postgres\n    server: {self.server.host}\n    port: {self.server.port}\n"
-            f"    database: {self.name}\n    user: {self.user}\n    password: \"${{HYGGE_TEST_PG_PASSWORD}}\"\n"
+            f'    database: {self.name}\n    user: {self.user}\n    password: "${{HYGGE_TEST_PG_PASSWORD}}"\n'
             f"    pool_size: {pool_size}\n    login_timeout: 5s\n    acquire_timeout: 20s\n{extra}"
         )
 
     def backends(self) -> int:
         """Client connections this test's login has open on the server, counted by the server."""
-        out = self.server.psql(f"select count(*) from pg_stat_activity where usename = '{self.user}' and backend_type = 'client backend'")
+        out = self.server.psql(
+            f"select count(*) from pg_stat_activity where usename = '{self.user}' and backend_type = 'client backend'"
+        )
         return int(out.strip())
 
 
@@ -93,7 +101,11 @@ def pg_project(pgdb: PgDatabase, write_project: Callable[..., Path]) -> Callable
     def write(flows_yaml: str, *, pool_size: int = 2, connection_extra: str = "") -> Path:
         import textwrap
 
-        text = "name: sqltest\nconnections:\n" + pgdb.connection_yaml(pool_size=pool_size, extra=connection_extra) + textwrap.dedent(flows_yaml)
+        text = (
+            "name: sqltest\nconnections:\n"
+            + pgdb.connection_yaml(pool_size=pool_size, extra=connection_extra)
+            + textwrap.dedent(flows_yaml)
+        )
         return write_project(text)
 
     return write

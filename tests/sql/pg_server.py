@@ -37,9 +37,28 @@ class PgServer:
         """Run SQL with psql over TCP (as a client, like everything else), return its unaligned output."""
         env = {**os.environ, "PGPASSWORD": password or self.password}
         completed = subprocess.run(
-            [str(self.bin_dir / "psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
-             "-h", self.host, "-p", str(self.port), "-U", user or self.superuser, "-d", database],
-            input=sql, capture_output=True, text=True, env=env, check=False,
+            [
+                str(self.bin_dir / "psql"),
+                "-X",
+                "-q",
+                "-A",
+                "-t",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-h",
+                self.host,
+                "-p",
+                str(self.port),
+                "-U",
+                user or self.superuser,
+                "-d",
+                database,
+            ],
+            input=sql,
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
         )
         if completed.returncode != 0:
             raise RuntimeError(f"psql failed: {completed.stderr.strip()}\nSQL: {sql[:500]}")
@@ -93,19 +112,55 @@ def start(*, password: str = "hygge-test-pw", max_connections: int = 100) -> PgS
         os.chown(pwfile, owner.pw_uid, owner.pw_gid)
     superuser = "hygge_admin"
     subprocess.run(
-        [*run_as, str(bin_dir / "initdb"), "-D", str(data_dir), "-U", superuser, "--pwfile", str(pwfile),
-         "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"],
-        check=True, capture_output=True, text=True,
+        [
+            *run_as,
+            str(bin_dir / "initdb"),
+            "-D",
+            str(data_dir),
+            "-U",
+            superuser,
+            "--pwfile",
+            str(pwfile),
+            "--auth-local=trust",
+            "--auth-host=scram-sha-256",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+            "--no-sync",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     )
     port = free_port()
     log = open(root / "server.log", "wb")  # noqa: SIM115 (lives as long as the server)
     if owner is not None:
         os.chown(root / "server.log", owner.pw_uid, owner.pw_gid)
     process = subprocess.Popen(
-        [*run_as, str(bin_dir / "postgres"), "-D", str(data_dir), "-h", "127.0.0.1", "-p", str(port),
-         "-k", str(root), "-c", f"max_connections={max_connections}", "-c", "fsync=off",
-         "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "shared_buffers=64MB"],
-        stdout=log, stderr=subprocess.STDOUT,
+        [
+            *run_as,
+            str(bin_dir / "postgres"),
+            "-D",
+            str(data_dir),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-k",
+            str(root),
+            "-c",
+            f"max_connections={max_connections}",
+            "-c",
+            "fsync=off",
+            "-c",
+            "synchronous_commit=off",
+            "-c",
+            "full_page_writes=off",
+            "-c",
+            "shared_buffers=64MB",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     server = PgServer("127.0.0.1", port, superuser, password, data_dir, bin_dir, process)
     deadline = time.monotonic() + 60

@@ -13,7 +13,9 @@ HYGGE = str(Path(sys.executable).with_name("hygge"))
 
 
 def debug(project: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([HYGGE, "debug", "-p", str(project)], env={**os.environ, **env}, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [HYGGE, "debug", "-p", str(project)], env={**os.environ, **env}, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_debug_connects_and_reads_each_table(pgdb, tmp_path):

@@ -16,7 +16,9 @@ HYGGE = str(Path(sys.executable).with_name("hygge"))
 
 
 def test_two_tables_that_would_become_one_entity_are_refused_by_name(pgdb, pg_project) -> None:
-    pgdb.sql('create table public."a/b" (id int); insert into public."a/b" values (1); create table public.a_b (id int); insert into public.a_b values (2);')
+    pgdb.sql(
+        'create table public."a/b" (id int); insert into public."a/b" values (1); create table public.a_b (id int); insert into public.a_b values (2);'
+    )
     root = pg_project(
         """
         flows:
@@ -33,5 +35,8 @@ def test_two_tables_that_would_become_one_entity_are_refused_by_name(pgdb, pg_pr
         done = subprocess.run([HYGGE, command, "-p", str(root)], env=env, capture_output=True, text=True, timeout=300)
         text = " ".join((done.stdout + done.stderr).split())
         assert done.returncode == 2, text
-        assert "hygge.yml: flows.erp.entities: discovered 'public.a/b' and 'public.a_b' would both become entity 'public.a_b'" in text
+        assert (
+            "hygge.yml: flows.erp.entities: discovered 'public.a/b' and 'public.a_b' would both become entity 'public.a_b'"
+            in text
+        )
         assert sorted(str(path.relative_to(root)) for path in root.rglob("*")) == before

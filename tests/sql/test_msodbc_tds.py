@@ -51,10 +51,19 @@ def test_msodbcsql_sends_a_tds_prelogin(route, monkeypatch):
     monkeypatch.setattr(drivers, "registered_drivers", lambda: [])  # force the driver shipped in the wheel
     server = FakeSqlServer()
     try:
-        config = ConnectionConfig.model_validate({
-            "type": "mssql", "server": "127.0.0.1", "port": server.port, "database": "Erp", "auth": "sql",
-            "user": "sa", "password": "Not-Sent-Before-Login1", "encrypt": False, "login_timeout": "5s",
-        })
+        config = ConnectionConfig.model_validate(
+            {
+                "type": "mssql",
+                "server": "127.0.0.1",
+                "port": server.port,
+                "database": "Erp",
+                "auth": "sql",
+                "user": "sa",
+                "password": "Not-Sent-Before-Login1",
+                "encrypt": False,
+                "login_timeout": "5s",
+            }
+        )
         target = build_target("fake", config)
         assert "libmsodbcsql-18" in target.connection_string
         if route == "pyodbc":

@@ -23,7 +23,9 @@ ENV = "HYGGE_TEST_MSSQL_CONNECTION"
 
 pytestmark = [
     pytest.mark.mssql,
-    pytest.mark.skipif(not os.environ.get(ENV), reason=f"no SQL Server: set {ENV} to run the real SQL Server suite (see docs/sql.md)"),
+    pytest.mark.skipif(
+        not os.environ.get(ENV), reason=f"no SQL Server: set {ENV} to run the real SQL Server suite (see docs/sql.md)"
+    ),
 ]
 
 
@@ -66,7 +68,9 @@ def run_sql(config: ConnectionConfig, statement: str) -> None:
 def test_every_type_full_and_incremental(mssql_project):
     write, config = mssql_project
     table = f"hygge_types_{uuid.uuid4().hex[:8]}"
-    run_sql(config, f"""
+    run_sql(
+        config,
+        f"""
         CREATE TABLE dbo.{table} (
             id int PRIMARY KEY, c_tiny tinyint, c_small smallint, c_big bigint, c_bit bit, c_dec decimal(18,4), c_money money,
             c_float float, c_real real, c_date date, c_time time(7), c_dt datetime, c_dt2 datetime2(7), c_dto datetimeoffset(7),
@@ -76,7 +80,8 @@ def test_every_type_full_and_incremental(mssql_project):
            '0001-01-01', '23:59:59.9999999', '1753-01-01 00:00:00.003', '9999-12-31 23:59:59.9999999', '2024-06-01 12:00:00 +02:00',
            'ab', N'héllo ✓', 'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11', 0xDEADBEEF, '2024-01-01 00:00:00.000'),
           (2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, '2024-01-02');
-    """)
+    """,
+    )
     try:
         root = write(f"""
         flows:
@@ -91,10 +96,15 @@ def test_every_type_full_and_incremental(mssql_project):
         assert hygge_core.run_entity(plan).rows == 2
         row = sorted(pq.read_table(root / "lake" / f"dbo.{table}").to_pylist(), key=lambda r: r["id"])[0]
         assert row["c_float"] == 0.12345678901234568 and row["c_dec"] == decimal.Decimal("12345678901234.5678")
-        assert row["c_money"] == decimal.Decimal("922337203685477.5807") and row["c_guid"] == "A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11"
+        assert (
+            row["c_money"] == decimal.Decimal("922337203685477.5807") and row["c_guid"] == "A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11"
+        )
         assert row["c_dto"] == dt.datetime(2024, 6, 1, 10, 0, tzinfo=dt.UTC) and row["c_vmax"] == "héllo ✓"
         assert row["c_bin"] == bytes.fromhex("deadbeef") and row["c_dt"] == dt.datetime(1753, 1, 1, 0, 0, 0, 3000)
-        run_sql(config, f"INSERT INTO dbo.{table} (id, modified) VALUES (3, '2024-01-03'); UPDATE dbo.{table} SET c_bit = 0, modified = '2024-01-04' WHERE id = 1;")
+        run_sql(
+            config,
+            f"INSERT INTO dbo.{table} (id, modified) VALUES (3, '2024-01-03'); UPDATE dbo.{table} SET c_bit = 0, modified = '2024-01-04' WHERE id = 1;",
+        )
         assert hygge_core.run_entity(plan).rows == 2
         assert hygge_core.run_entity(plan).rows == 0
     finally:

@@ -17,8 +17,15 @@ from hygge_core.sql.pool import ConnectionPool, PoolExhausted, pool_for
 
 def config_for(pgdb, **overrides) -> ConnectionConfig:
     values = dict(
-        type="postgres", server=pgdb.server.host, port=pgdb.server.port, database=pgdb.name,
-        user=pgdb.user, password=pgdb.password, pool_size=3, login_timeout="5s", acquire_timeout="10s",
+        type="postgres",
+        server=pgdb.server.host,
+        port=pgdb.server.port,
+        database=pgdb.name,
+        user=pgdb.user,
+        password=pgdb.password,
+        pool_size=3,
+        login_timeout="5s",
+        acquire_timeout="10s",
     )
     values.update(overrides)
     return ConnectionConfig.model_validate(values)

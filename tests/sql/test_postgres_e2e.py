@@ -19,8 +19,10 @@ def lake_rows(root, entity, order_by=("id",)):
 
 
 def test_full_load_replaces_and_matches_source(pgdb, pg_project):
-    pgdb.sql("create schema sales; create table sales.orders (id bigint primary key, customer text, amount numeric(12,2));"
-             "insert into sales.orders select g, 'c' || (g % 7), g * 1.25 from generate_series(1, 2500) g;")
+    pgdb.sql(
+        "create schema sales; create table sales.orders (id bigint primary key, customer text, amount numeric(12,2));"
+        "insert into sales.orders select g, 'c' || (g % 7), g * 1.25 from generate_series(1, 2500) g;"
+    )
     root = pg_project("""
     flows:
       erp:
@@ -95,7 +97,9 @@ def test_lookback_rereads_late_rows_without_duplicating(pgdb, pg_project):
     plan = hygge_core.load_project(root).entity("app/ledger")
     assert hygge_core.run_entity(plan).rows == 60
     # A late row stamped before the stored watermark (a long transaction), plus a normal new row.
-    pgdb.sql("insert into ledger values (1000, timestamptz '2024-01-01 10:50:00+00'), (1001, timestamptz '2024-01-01 12:00:00+00');")
+    pgdb.sql(
+        "insert into ledger values (1000, timestamptz '2024-01-01 10:50:00+00'), (1001, timestamptz '2024-01-01 12:00:00+00');"
+    )
     second = hygge_core.run_entity(plan)
     assert second.rows == 2
     assert second.watermark_after.value == "2024-01-01T12:00:00+00:00"
@@ -105,7 +109,9 @@ def test_lookback_rereads_late_rows_without_duplicating(pgdb, pg_project):
 
 def test_upper_bound_is_fixed_at_the_start_of_the_run(pgdb, pg_project):
     """Rows committed while a run reads are left for the next run, not half-seen or lost."""
-    pgdb.sql("create table feed (id bigint primary key, note text); insert into feed select g, 'a' from generate_series(1, 20000) g;")
+    pgdb.sql(
+        "create table feed (id bigint primary key, note text); insert into feed select g, 'a' from generate_series(1, 20000) g;"
+    )
     root = pg_project("""
     flows:
       app:
@@ -138,13 +144,16 @@ def test_discovery_include_exclude_over_many_tables(pgdb, pg_project):
     statements += [f"create table sales.tmp_{i} (id int);" for i in range(3)]
     statements += ["create table hr.people (id int); create table public.misc (id int);"]
     pgdb.sql("\n".join(statements))
-    root = pg_project("""
+    root = pg_project(
+        """
     flows:
       erp:
         home: {type: postgres, connection: pg, count_rows: false}
         store: {type: parquet, path: "lake/{entity}"}
         entities: {include: ["sales.*"], exclude: ["sales.tmp_*"]}
-    """, pool_size=3)
+    """,
+        pool_size=3,
+    )
     project = hygge_core.load_project(root)
     names = [plan.entity for plan in project.plans]
     assert names == [f"sales.t{i:02d}" for i in range(30)]
@@ -159,8 +168,10 @@ def test_discovery_include_exclude_over_many_tables(pgdb, pg_project):
 
 
 def test_query_entity(pgdb, pg_project):
-    pgdb.sql("create table orders (id int, amount numeric(10,2), status text);"
-             "insert into orders values (1, 10, 'open'), (2, 20, 'paid'), (3, 30, 'paid');")
+    pgdb.sql(
+        "create table orders (id int, amount numeric(10,2), status text);"
+        "insert into orders values (1, 10, 'open'), (2, 20, 'paid'), (3, 30, 'paid');"
+    )
     root = pg_project("""
     flows:
       reports:
@@ -247,7 +258,9 @@ def test_refused_port_is_transient(write_project, monkeypatch):
 
 
 def test_server_drops_connection_mid_read_keeps_previous_version(pgdb, pg_project):
-    pgdb.sql("create table big (id bigint primary key, label text); insert into big select g, 'row ' || g from generate_series(1, 200000) g;")
+    pgdb.sql(
+        "create table big (id bigint primary key, label text); insert into big select g, 'row ' || g from generate_series(1, 200000) g;"
+    )
     root = pg_project("""
     flows:
       erp:
@@ -302,4 +315,7 @@ def test_postgres_sample_runs(pgdb, tmp_path, monkeypatch):
     shutil.copy(sample, copy)
     project = hygge_core.load_project(copy)
     result = hygge_core.run_project(project)
-    assert {(e.entity, e.status, e.rows) for e in result.entities} == {("shop.customers", "success", 50), ("shop.orders", "success", 500)}
+    assert {(e.entity, e.status, e.rows) for e in result.entities} == {
+        ("shop.customers", "success", 50),
+        ("shop.orders", "success", 500),
+    }

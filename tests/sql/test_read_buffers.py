@@ -16,7 +16,9 @@ from hygge_core.sql import connection as sql_connection
 from hygge_core.sql.connection import METADATA_BUFFER_BYTES
 from hygge_core.sql.pool import pool_for
 
-SMALL_TABLE = "create table small (id int primary key, label text); insert into small select g, md5(g::text) from generate_series(1, 50) g;"
+SMALL_TABLE = (
+    "create table small (id int primary key, label text); insert into small select g, md5(g::text) from generate_series(1, 50) g;"
+)
 
 
 def record_reads(monkeypatch) -> list[tuple[str, sql_connection.ReadOptions]]:
@@ -86,12 +88,21 @@ def test_rows_inserted_after_the_count_arrive_in_more_batches(pgdb, pg_project, 
 
 
 def test_a_lookup_larger_than_its_buffer_comes_back_whole(pgdb):
-    config = ConnectionConfig.model_validate(dict(
-        type="postgres", server=pgdb.server.host, port=pgdb.server.port, database=pgdb.name, user=pgdb.user, password=pgdb.password,
-    ))
+    config = ConnectionConfig.model_validate(
+        dict(
+            type="postgres",
+            server=pgdb.server.host,
+            port=pgdb.server.port,
+            database=pgdb.name,
+            user=pgdb.user,
+            password=pgdb.password,
+        )
+    )
     with pool_for("pg", config).connection() as connection:
         # 3,000 rows of a text column reserve 4 KiB each: about 250 rows fit the 1 MiB lookup buffer.
-        table = connection.fetch_all("select g as n, repeat('x', g % 40) as s from generate_series(1, 3000) g order by g", during="test")
+        table = connection.fetch_all(
+            "select g as n, repeat('x', g % 40) as s from generate_series(1, 3000) g order by g", during="test"
+        )
     assert table.num_rows == 3000
     assert table.column("n").to_pylist() == list(range(1, 3001))
     assert table.column("s").to_pylist()[:3] == ["x", "xx", "xxx"] and table.column("s")[39].as_py() == ""

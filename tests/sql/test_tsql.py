@@ -23,7 +23,15 @@ PG = DIALECTS["postgres"]
 
 
 def column(name: str, type_name: str, precision=None, scale=None, length=None) -> SourceColumn:
-    return TSQL.source_column({"column_name": name, "type_name": type_name, "numeric_precision": precision, "numeric_scale": scale, "max_length": length})
+    return TSQL.source_column(
+        {
+            "column_name": name,
+            "type_name": type_name,
+            "numeric_precision": precision,
+            "numeric_scale": scale,
+            "max_length": length,
+        }
+    )
 
 
 def test_quoting_never_pastes_identifiers():
@@ -50,16 +58,18 @@ def test_catalog_discovery_and_columns_sql():
 
 
 def test_select_list_casts_what_the_driver_cannot_deliver_faithfully():
-    columns = TSQL.select_columns([
-        column("Id", "int", 10, 0, 4),
-        column("Amount", "money", 19, 4, 8),
-        column("Guid", "uniqueidentifier", 0, 0, 16),
-        column("At", "datetimeoffset", 34, 7, 10),
-        column("Shape", "geography", 0, 0, -1),
-        column("Notes", "ntext", 0, 0, 16),
-        column("Doc", "xml", 0, 0, -1),
-        column("Ver", "timestamp", 0, 0, 8),
-    ])
+    columns = TSQL.select_columns(
+        [
+            column("Id", "int", 10, 0, 4),
+            column("Amount", "money", 19, 4, 8),
+            column("Guid", "uniqueidentifier", 0, 0, 16),
+            column("At", "datetimeoffset", 34, 7, 10),
+            column("Shape", "geography", 0, 0, -1),
+            column("Notes", "ntext", 0, 0, 16),
+            column("Doc", "xml", 0, 0, -1),
+            column("Ver", "timestamp", 0, 0, 8),
+        ]
+    )
     sql = TSQL.select(columns, "[sales].[Orders]", None)
     assert sql == (
         "SELECT [Id], [Amount], LOWER(CAST([Guid] AS char(36))) AS [Guid], "
@@ -85,7 +95,10 @@ def test_watermark_predicates_cast_literals_to_the_declared_type():
     assert TSQL.where(Window("Id", 7, 42)) == " WHERE [Id] > 7 AND [Id] <= 42"
     assert TSQL.literal("O'Brien", None) == "N'O''Brien'"
     assert TSQL.max_query("Id", "[dbo].[T]") == "SELECT MAX([Id]) AS hygge_max FROM [dbo].[T]"
-    assert TSQL.count_query("[dbo].[T]", Window("Id", 7, 42)) == "SELECT COUNT(*) AS hygge_count FROM [dbo].[T] WHERE [Id] > 7 AND [Id] <= 42"
+    assert (
+        TSQL.count_query("[dbo].[T]", Window("Id", 7, 42))
+        == "SELECT COUNT(*) AS hygge_count FROM [dbo].[T] WHERE [Id] > 7 AND [Id] <= 42"
+    )
     with pytest.raises(HomeError, match="bit column"):
         TSQL.literal(True, None)
 
@@ -126,8 +139,12 @@ def test_datetime_partition_bounds_are_whole_seconds_sql_server_can_cast():
 
 def test_partition_plans_cover_every_key_once():
     def owner(ranges, key):
-        hits = [i for i, r in enumerate(ranges) if (key is None and r.nulls) or (
-            key is not None and (r.lower is None or key >= r.lower) and (r.upper is None or key < r.upper))]
+        hits = [
+            i
+            for i, r in enumerate(ranges)
+            if (key is None and r.nulls)
+            or (key is not None and (r.lower is None or key >= r.lower) and (r.upper is None or key < r.upper))
+        ]
         assert len(hits) == 1, (key, ranges)
         return hits[0]
 
@@ -140,7 +157,11 @@ def test_partition_plans_cover_every_key_once():
         owners = [owner(ranges, k) for k in sorted(sample)]
         assert owners == sorted(owners)  # ranges are contiguous and in key order
     days = plan_ranges("d", dt.date(2024, 1, 1), dt.date(2024, 1, 3), 10)
-    assert [(r.lower, r.upper) for r in days] == [(None, dt.date(2024, 1, 2)), (dt.date(2024, 1, 2), dt.date(2024, 1, 3)), (dt.date(2024, 1, 3), None)]
+    assert [(r.lower, r.upper) for r in days] == [
+        (None, dt.date(2024, 1, 2)),
+        (dt.date(2024, 1, 2), dt.date(2024, 1, 3)),
+        (dt.date(2024, 1, 3), None),
+    ]
     assert plan_ranges("k", None, None, 4) == [KeyRange("k", None, None, nulls=True)]
     with pytest.raises(HomeError, match="integer, date or timestamp"):
         plan_ranges("k", "a", "z", 2, label="f/e")
@@ -151,25 +172,47 @@ def test_partition_plans_cover_every_key_once():
 def test_query_entities_are_wrapped_for_windows():
     relation = TSQL.query_relation("select * from dbo.x where y = 1;")
     assert relation == "(select * from dbo.x where y = 1) AS hygge_source"
-    assert TSQL.select(None, relation, Window("Id", 1, 2)) == "SELECT * FROM (select * from dbo.x where y = 1) AS hygge_source WHERE [Id] > 1 AND [Id] <= 2"
+    assert (
+        TSQL.select(None, relation, Window("Id", 1, 2))
+        == "SELECT * FROM (select * from dbo.x where y = 1) AS hygge_source WHERE [Id] > 1 AND [Id] <= 2"
+    )
 
 
 @pytest.mark.parametrize(
     ("type_name", "precision", "scale", "length", "expected"),
     [
-        ("tinyint", 3, 0, 1, pa.uint8()), ("smallint", 5, 0, 2, pa.int16()), ("int", 10, 0, 4, pa.int32()),
-        ("bigint", 19, 0, 8, pa.int64()), ("bit", 1, 0, 1, pa.bool_()),
-        ("decimal", 18, 4, 9, pa.decimal128(18, 4)), ("numeric", 38, 0, 17, pa.decimal128(38, 0)),
-        ("money", 19, 4, 8, pa.decimal128(19, 4)), ("smallmoney", 10, 4, 4, pa.decimal128(10, 4)),
-        ("float", 53, 0, 8, pa.float64()), ("real", 24, 0, 4, pa.float32()),
-        ("date", 10, 0, 3, pa.date32()), ("time", 16, 7, 5, pa.time64("ns")), ("time", 12, 3, 4, pa.time64("us")),
-        ("smalldatetime", 16, 0, 4, pa.timestamp("s")), ("datetime", 23, 3, 8, pa.timestamp("ms")),
-        ("datetime2", 27, 7, 8, pa.timestamp("us")), ("datetime2", 23, 3, 7, pa.timestamp("ms")), ("datetime2", 19, 0, 6, pa.timestamp("s")),
+        ("tinyint", 3, 0, 1, pa.uint8()),
+        ("smallint", 5, 0, 2, pa.int16()),
+        ("int", 10, 0, 4, pa.int32()),
+        ("bigint", 19, 0, 8, pa.int64()),
+        ("bit", 1, 0, 1, pa.bool_()),
+        ("decimal", 18, 4, 9, pa.decimal128(18, 4)),
+        ("numeric", 38, 0, 17, pa.decimal128(38, 0)),
+        ("money", 19, 4, 8, pa.decimal128(19, 4)),
+        ("smallmoney", 10, 4, 4, pa.decimal128(10, 4)),
+        ("float", 53, 0, 8, pa.float64()),
+        ("real", 24, 0, 4, pa.float32()),
+        ("date", 10, 0, 3, pa.date32()),
+        ("time", 16, 7, 5, pa.time64("ns")),
+        ("time", 12, 3, 4, pa.time64("us")),
+        ("smalldatetime", 16, 0, 4, pa.timestamp("s")),
+        ("datetime", 23, 3, 8, pa.timestamp("ms")),
+        ("datetime2", 27, 7, 8, pa.timestamp("us")),
+        ("datetime2", 23, 3, 7, pa.timestamp("ms")),
+        ("datetime2", 19, 0, 6, pa.timestamp("s")),
         ("datetimeoffset", 34, 7, 10, pa.timestamp("us", tz="UTC")),
-        ("char", 0, 0, 10, pa.string()), ("varchar", 0, 0, -1, pa.string()), ("nchar", 0, 0, 20, pa.string()),
-        ("nvarchar", 0, 0, -1, pa.string()), ("text", 0, 0, 16, pa.string()), ("ntext", 0, 0, 16, pa.string()),
-        ("uniqueidentifier", 0, 0, 16, pa.string()), ("binary", 0, 0, 16, pa.binary()), ("varbinary", 0, 0, -1, pa.binary()),
-        ("image", 0, 0, 16, pa.binary()), ("xml", 0, 0, -1, pa.string()), ("sql_variant", 0, 0, 8016, pa.string()),
+        ("char", 0, 0, 10, pa.string()),
+        ("varchar", 0, 0, -1, pa.string()),
+        ("nchar", 0, 0, 20, pa.string()),
+        ("nvarchar", 0, 0, -1, pa.string()),
+        ("text", 0, 0, 16, pa.string()),
+        ("ntext", 0, 0, 16, pa.string()),
+        ("uniqueidentifier", 0, 0, 16, pa.string()),
+        ("binary", 0, 0, 16, pa.binary()),
+        ("varbinary", 0, 0, -1, pa.binary()),
+        ("image", 0, 0, 16, pa.binary()),
+        ("xml", 0, 0, -1, pa.string()),
+        ("sql_variant", 0, 0, 8016, pa.string()),
     ],
 )
 def test_tsql_type_map(type_name, precision, scale, length, expected):
@@ -236,7 +279,9 @@ def test_connection_routes_per_auth_mode(any_mssql_driver):
 
 def test_postgres_connection_string_forces_streaming(monkeypatch):
     monkeypatch.setattr(drivers, "registered_drivers", lambda: ["PostgreSQL Unicode"])
-    config = ConnectionConfig.model_validate({"type": "postgres", "server": "h", "database": "d", "user": "u", "password": "p", "login_timeout": "7s"})
+    config = ConnectionConfig.model_validate(
+        {"type": "postgres", "server": "h", "database": "d", "user": "u", "password": "p", "login_timeout": "7s"}
+    )
     target = build_target("pg", config)
     assert "UseDeclareFetch=1;" in target.connection_string and "BoolsAsChar=0;" in target.connection_string
     assert "pqopt={connect_timeout=7};" in target.connection_string
@@ -268,9 +313,16 @@ def test_shipped_driver_is_found_when_the_package_is_installed(monkeypatch):
 
 def test_error_classification_and_redaction():
     secret = "Hunter2-secret"
-    login = classify(Exception(f"('28000', '[28000] Login failed for user loader. PWD={secret}')"), "connection 'erp'", during="connecting", secrets=[secret])
+    login = classify(
+        Exception(f"('28000', '[28000] Login failed for user loader. PWD={secret}')"),
+        "connection 'erp'",
+        during="connecting",
+        secrets=[secret],
+    )
     assert isinstance(login, HomeError) and "login failed" in str(login) and secret not in str(login)
-    lost = classify(Exception("State: 08S01, Native error: 0, Message: Communication link failure"), "connection 'erp'", during="reading")
+    lost = classify(
+        Exception("State: 08S01, Native error: 0, Message: Communication link failure"), "connection 'erp'", during="reading"
+    )
     assert type(lost).__name__ == "TransientError"
     missing = classify(Exception("('42S02', \"[42S02] Invalid object name 'dbo.Nope'.\")"), "connection 'erp'", during="reading")
     assert isinstance(missing, HomeError) and "check the table" in str(missing)

@@ -78,7 +78,9 @@ def test_environment_variables_expand_with_defaults(write_project):
 
 def test_unset_environment_variable_is_an_error_naming_key(write_project):
     problems = problems_of(write_project(FLOW.replace("path: lake}", "path: '${LAKE_ROOT}'}")), environ={})
-    assert problems == ["hygge.yml: flows.files.store.path: environment variable LAKE_ROOT is not set (set it, or write ${LAKE_ROOT:-default})"]
+    assert problems == [
+        "hygge.yml: flows.files.store.path: environment variable LAKE_ROOT is not set (set it, or write ${LAKE_ROOT:-default})"
+    ]
 
 
 @pytest.mark.parametrize("name", ["..", "../escape", "a/b", "/etc", "a\\b", "bad\x07name", ""])

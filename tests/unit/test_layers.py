@@ -43,7 +43,9 @@ def modules_of(package: str) -> list[Path]:
 def test_engine_modules_import_neither_the_dagster_face_nor_the_cli(path: Path) -> None:
     imported = top_level(imported_modules(path))
     relative = str(path.relative_to(REPO))
-    assert not imported & {"hygge_dagster", "hygge_cli"}, f"{relative} imports {sorted(imported & {'hygge_dagster', 'hygge_cli'})}"
+    assert not imported & {"hygge_dagster", "hygge_cli"}, (
+        f"{relative} imports {sorted(imported & {'hygge_dagster', 'hygge_cli'})}"
+    )
     if relative not in DAGSTER_ALLOWED_IN_CORE:
         assert "dagster" not in imported, f"{relative} imports dagster; only {sorted(DAGSTER_ALLOWED_IN_CORE)} may"
 
@@ -61,7 +63,9 @@ def test_the_layering_check_sees_lazy_imports(tmp_path: Path) -> None:
 
 def test_importing_the_engine_loads_no_dagster_module() -> None:
     """``python -X importtime -c "import hygge_core"`` names every module it imports, on stderr."""
-    completed = subprocess.run([sys.executable, "-X", "importtime", "-c", "import hygge_core"], capture_output=True, text=True, check=True)
+    completed = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import hygge_core"], capture_output=True, text=True, check=True
+    )
     imported = {line.rsplit("|", 1)[-1].strip() for line in completed.stderr.splitlines() if line.startswith("import time:")}
     assert "hygge_core" in imported
     assert sorted(name for name in imported if name.split(".")[0] in {"dagster", "hygge_dagster", "hygge_cli"}) == []
