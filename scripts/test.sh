@@ -7,6 +7,7 @@ bash scripts/install-system-packages.sh
 source scripts/venv.sh
 ensure_venv "test"
 if [ "$#" -eq 0 ]; then
-    .venv/bin/python -m ruff check .   # lint the whole tree on full runs (rules in pyproject.toml)
+    .venv/bin/python -m ruff check .            # lint the whole tree on full runs (rules in pyproject.toml)
+    .venv/bin/python -m ruff format --check .   # and its formatting (run `ruff format .` to fix)
 fi
 .venv/bin/python -m pytest "$@"
