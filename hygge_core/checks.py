@@ -113,6 +113,15 @@ def _nothing_to_judge(name: CheckName, why: str) -> CheckResult:
     return CheckResult(name, passed=True, severity="WARN", description=why)
 
 
+def _verdict(
+    name: CheckName, severity: Severity, problems: list[str], metadata: dict[str, Any], *, intro: str = "", joiner: str = "; "
+) -> CheckResult:
+    """Passed when no problem was found; otherwise the problems, joined after ``intro``, are the description."""
+    found = [problem for problem in problems if problem]
+    description = intro + joiner.join(found) if found else None
+    return CheckResult(name, passed=not found, severity=severity, description=description, metadata=metadata)
+
+
 def _row_count(result: EntityResult) -> CheckResult:
     """Three counts must agree: the source's window, the rows read, and the rows the destination holds from this run."""
     problems = []
@@ -132,9 +141,7 @@ def _row_count(result: EntityResult) -> CheckResult:
             severity="ERROR",
             description="neither the source nor the destination can count rows cheaply: nothing to reconcile",
         )
-    return CheckResult(
-        "row_count", passed=not problems, severity="ERROR", description="; ".join(problems) or None, metadata=metadata
-    )
+    return _verdict("row_count", "ERROR", problems, metadata)
 
 
 def _not_empty(result: EntityResult) -> CheckResult:
@@ -159,19 +166,13 @@ def _schema_drift(result: EntityResult) -> CheckResult:
     added = [name for name in after if name not in before]
     removed = [name for name in before if name not in after]
     changed = [f"{name}: {before[name]} -> {after[name]}" for name in after if name in before and before[name] != after[name]]
-    passed = not (added or removed or changed)
-    parts = [
+    problems = [
         f"added {', '.join(added)}" if added else "",
         f"removed {', '.join(removed)}" if removed else "",
         f"changed {'; '.join(changed)}" if changed else "",
     ]
-    return CheckResult(
-        "schema_drift",
-        passed=passed,
-        severity="WARN",
-        description=None if passed else "schema changed since the previous load: " + "; ".join(p for p in parts if p),
-        metadata={"added": added, "removed": removed, "changed": changed},
-    )
+    metadata: dict[str, Any] = {"added": added, "removed": removed, "changed": changed}
+    return _verdict("schema_drift", "WARN", problems, metadata, intro="schema changed since the previous load: ")
 
 
 def _unique_key(plan: EntityPlan, store: Store) -> CheckResult:
@@ -202,15 +203,9 @@ def _unique_key(plan: EntityPlan, store: Store) -> CheckResult:
         )
     rows, unique, null_rows = (int(counted[name][0]) for name in ("rows", "unique", "null_rows"))
     duplicates = rows - unique
-    passed = duplicates == 0 and null_rows == 0
     problems = [
         f"{duplicates:,} duplicate key row(s)" if duplicates else "",
         f"{null_rows:,} row(s) with a null key" if null_rows else "",
     ]
-    return CheckResult(
-        "unique_key",
-        passed=passed,
-        severity="ERROR",
-        description=None if passed else f"key ({label}): " + " and ".join(p for p in problems if p),
-        metadata={"rows": rows, "duplicate_rows": duplicates, "null_key_rows": null_rows},
-    )
+    metadata = {"rows": rows, "duplicate_rows": duplicates, "null_key_rows": null_rows}
+    return _verdict("unique_key", "ERROR", problems, metadata, intro=f"key ({label}): ", joiner=" and ")

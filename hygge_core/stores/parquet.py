@@ -11,6 +11,7 @@ import contextlib
 import errno
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -330,34 +331,28 @@ def dictionary_columns(schema: pa.Schema, mode: str) -> bool | list[str]:
     ]
 
 
-class store_errors:
+@contextlib.contextmanager
+def store_errors(entity_dir: Path, action: str) -> Iterator[None]:
     """Turn OS errors while writing an entity into ``StoreError`` messages that say what to do."""
+    try:
+        yield
+    except OSError as exc:
+        raise _store_error(exc, entity_dir, action) from exc
 
-    def __init__(self, entity_dir: Path, action: str) -> None:
-        self.entity_dir = entity_dir
-        self.action = action
 
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
-        if exc is None or isinstance(exc, StoreError) or not isinstance(exc, OSError):
-            return
-        where = exc.filename or self.entity_dir
-        if exc.errno == errno.ENOSPC:
-            raise StoreError(
-                f"disk full: cannot {self.action} {where}; free space on that filesystem and run again; the destination is unchanged"
-            ) from exc
-        if exc.errno == errno.EFBIG:
-            raise StoreError(
-                f"file too large: cannot {self.action} {where} (a filesystem or ulimit file-size limit); lower file_rows; the destination is unchanged"
-            ) from exc
-        if exc.errno == errno.EROFS:
-            raise StoreError(
-                f"read-only filesystem: cannot {self.action} {where}; mount it read-write or point store.path elsewhere; the destination is unchanged"
-            ) from exc
-        if exc.errno in (errno.EACCES, errno.EPERM):
-            raise StoreError(
-                f"permission denied: cannot {self.action} {where}; give this user write access to {self.entity_dir.parent}"
-            ) from exc
-        raise StoreError(f"cannot {self.action} {where}: {exc.strerror or exc}") from exc
+def _store_error(exc: OSError, entity_dir: Path, action: str) -> StoreError:
+    where = exc.filename or entity_dir
+    unchanged = "the destination is unchanged"
+    if exc.errno == errno.ENOSPC:
+        return StoreError(f"disk full: cannot {action} {where}; free space on that filesystem and run again; {unchanged}")
+    if exc.errno == errno.EFBIG:
+        return StoreError(
+            f"file too large: cannot {action} {where} (a filesystem or ulimit file-size limit); lower file_rows; {unchanged}"
+        )
+    if exc.errno == errno.EROFS:
+        return StoreError(
+            f"read-only filesystem: cannot {action} {where}; mount it read-write or point store.path elsewhere; {unchanged}"
+        )
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return StoreError(f"permission denied: cannot {action} {where}; give this user write access to {entity_dir.parent}")
+    return StoreError(f"cannot {action} {where}: {exc.strerror or exc}")
