@@ -15,6 +15,15 @@ import pytest
 from .cli_support import hygge, output, tree
 from .support import make_table, read_entity, write_source
 
+DISCOVER_EVERYTHING = """
+name: p
+flows:
+  f:
+    home: {type: parquet, path: data}
+    store: {type: parquet, path: lake}
+    entities: {include: ["*"]}
+"""
+
 
 def project(root: Path, config: str, sources: tuple[str, ...] = ("data/a/part.parquet", "data/b/part.parquet")) -> Path:
     root.mkdir(parents=True)
@@ -169,14 +178,7 @@ def test_a_secret_of_the_wrong_type_is_never_echoed(tmp_path: Path, secret: str)
 def test_discovered_names_that_collapse_into_one_entity_are_refused(tmp_path: Path) -> None:
     root = project(
         tmp_path / "p",
-        """
-        name: p
-        flows:
-          f:
-            home: {type: parquet, path: data}
-            store: {type: parquet, path: lake}
-            entities: {include: ["*"]}
-        """,
+        DISCOVER_EVERYTHING,
         sources=("data/a\\b/part.parquet", "data/a_b/part.parquet"),
     )
     refused_by_debug_and_start(root, "hygge.yml: flows.f.entities: discovered 'a\\\\b' and 'a_b' would both become entity 'a_b'")
@@ -185,14 +187,7 @@ def test_discovered_names_that_collapse_into_one_entity_are_refused(tmp_path: Pa
 def test_entity_names_with_glob_characters_match_only_their_own_files(tmp_path: Path) -> None:
     root = project(
         tmp_path / "p",
-        """
-        name: p
-        flows:
-          f:
-            home: {type: parquet, path: data}
-            store: {type: parquet, path: lake}
-            entities: {include: ["*"]}
-        """,
+        DISCOVER_EVERYTHING,
         sources=(
             "data/sales*/part.parquet",
             "data/sales_2024/part.parquet",
