@@ -47,9 +47,7 @@ class ParquetHomeConfig(FolderPerEntity, HomeConfig):
         return f"parquet {self.path}"
 
     def local_paths(self) -> list[Path]:
-        parts = Path(self.path).parts
-        fixed = next((index for index, part in enumerate(parts) if _GLOB_CHARACTERS & set(part)), len(parts))
-        return [Path(*parts[:fixed])]
+        return [_fixed_prefix(self.path)]
 
 
 class ParquetHome(Home, type_name="parquet", config=ParquetHomeConfig):
@@ -154,13 +152,15 @@ def home_root(location: str) -> Path:
     """The folder a home's files are keyed under: the folder itself, a file's folder, or a glob's fixed prefix."""
     path = Path(location)
     if _GLOB_CHARACTERS & set(location):
-        fixed = []
-        for part in path.parts:
-            if _GLOB_CHARACTERS & set(part):
-                break
-            fixed.append(part)
-        return Path(*fixed)
+        return _fixed_prefix(location)
     return path if path.is_dir() else path.parent
+
+
+def _fixed_prefix(location: str) -> Path:
+    """The path up to its first part with a glob character (the whole path when it has none)."""
+    parts = Path(location).parts
+    fixed = next((index for index, part in enumerate(parts) if _GLOB_CHARACTERS & set(part)), len(parts))
+    return Path(*parts[:fixed])
 
 
 def list_files(location: str) -> list[Path]:
