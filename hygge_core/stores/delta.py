@@ -30,6 +30,7 @@ own ``VACUUM``).
 from __future__ import annotations
 
 import json
+import os
 import queue
 import re
 import shutil
@@ -49,6 +50,7 @@ from hygge_core.schema import conform
 from hygge_core.schema_change import ReloadAsFullDrop
 from hygge_core.state import EntityState
 from hygge_core.store import PublishResult, Store, StoreConfig, StoreSession, StoreWriter
+from hygge_core.stores import ownership
 from hygge_core.templates import mentions_entity, substitute_entity
 
 if TYPE_CHECKING:
@@ -117,7 +119,8 @@ class DeltaStoreConfig(StoreConfig):
     def resolve_paths(self, root: Path) -> DeltaStoreConfig:
         if is_uri(self.path):
             return self
-        return self.model_copy(update={"path": str((root / self.path).resolve())})
+        # normpath, not resolve(): a symlinked table folder must be refused where it is, not followed to its target.
+        return self.model_copy(update={"path": os.path.normpath(root / self.path)})
 
     def describe(self) -> str:
         return f"delta table {self.path}"
@@ -218,7 +221,16 @@ class DeltaStore(Store, type_name="delta", config=DeltaStoreConfig):
         return None if table is None else table.version()
 
     def session(self) -> DeltaSession:
+        self.check_ownership()
         return DeltaSession(self)
+
+    def check_ownership(self) -> None:
+        """On local disk, the folder rules every store follows: no link, no protected folder, no foreign folder."""
+        if not self.is_local:
+            return  # object storage has no links; the plan check refuses overlapping URIs
+        folder = Path(self.table_uri.removeprefix("file://"))
+        ownership.check_destination(folder, project_root=self.context.project_root)
+        ownership.check_owned(folder, owned=ownership.is_delta_table, marker=ownership.DELTA_LOG_DIR)
 
     def check(self) -> str:
         """Write and delete a probe object under the table: a real request to the store.
@@ -229,6 +241,7 @@ class DeltaStore(Store, type_name="delta", config=DeltaStoreConfig):
         import_deltalake(self.context.key)
         from deltalake._internal import DeltaFileSystemHandler
 
+        self.check_ownership()
         if self.is_local:
             with self.errors("create"):
                 Path(self.table_uri).mkdir(parents=True, exist_ok=True)
@@ -239,6 +252,8 @@ class DeltaStore(Store, type_name="delta", config=DeltaStoreConfig):
             stream.write(b"hygge")
             stream.close()
             handler.delete_dir(name)
+        if self.is_local:  # the local file system keeps the emptied folder; leave nothing behind
+            shutil.rmtree(Path(self.table_uri) / name, ignore_errors=True)
         return f"can write to {self.table_uri}"
 
     def vacuum(self, *, retention_hours: int = 168) -> list[str]:

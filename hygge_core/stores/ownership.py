@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 from hygge_core.errors import StoreError
 from hygge_core.publish import STATE_DIR, STATE_FILE
 
 _SHOWN = 6
+DELTA_LOG_DIR = "_delta_log"
 
 
 def check_destination(entity_dir: Path, *, project_root: Path | None) -> None:
@@ -72,17 +74,31 @@ def is_hygge_folder(entity_dir: Path) -> bool:
         return False
 
 
-def check_owned(entity_dir: Path) -> None:
-    """Refuse to replace or change an existing folder that is neither empty nor hygge's."""
+def is_delta_table(entity_dir: Path) -> bool:
+    """True when ``entity_dir`` holds a Delta transaction log as a real folder (no link on the way)."""
+    try:
+        return stat.S_ISDIR(os.lstat(entity_dir / DELTA_LOG_DIR).st_mode)
+    except FileNotFoundError:
+        return False
+
+
+def check_owned(
+    entity_dir: Path, *, owned: Callable[[Path], bool] = is_hygge_folder, marker: str = f"{STATE_DIR}/{STATE_FILE}"
+) -> None:
+    """Refuse to replace or change an existing folder that is neither empty nor the store's own.
+
+    ``owned`` tells a folder the store created (``marker`` names what it looks for, for the message):
+    the Parquet store's commit record by default, a Delta table's ``_delta_log`` for the Delta store.
+    """
     check_not_symlink(entity_dir, what="the entity folder")
-    if not entity_dir.exists() or is_hygge_folder(entity_dir):
+    if not entity_dir.exists() or owned(entity_dir):
         return
     names = sorted(entry.name + ("/" if entry.is_dir(follow_symlinks=False) else "") for entry in os.scandir(entity_dir))
     if not names:
         return
     shown = ", ".join(names[:_SHOWN]) + (f" and {len(names) - _SHOWN} more" if len(names) > _SHOWN else "")
     raise StoreError(
-        f"refusing to write to {entity_dir}: it is not a hygge entity folder (it has no {STATE_DIR}/{STATE_FILE}) "
+        f"refusing to write to {entity_dir}: it is not a hygge entity folder (it has no {marker}) "
         f"and is not empty: it holds {shown}. hygge replaces only folders it created; empty or move that folder, "
         "or point store.path elsewhere. Nothing was changed"
     )

@@ -180,3 +180,45 @@ def test_the_onelake_sample_has_the_documented_shape(monkeypatch: pytest.MonkeyP
     assert store.merge_keys == ["Id"]
     assert store.storage_options()["AZURE_CLIENT_SECRET"] == "do-not-print-this-secret"
     assert "do-not-print-this-secret" not in repr(plan.store) + str(plan.store.model_dump()) + plan.store.model_dump_json()
+
+
+def listing(root: Path) -> dict[str, str]:
+    """Every entry under ``root`` without following links: ``dir``, ``link -> target`` or the file's bytes.
+
+    ``.dagster`` (the project-local Dagster home ``hygge start`` creates) is left out.
+    """
+    found = {}
+    for path in sorted(root.rglob("*")):
+        relative = str(path.relative_to(root))
+        if relative.split(os.sep)[0] == ".dagster":
+            continue
+        if path.is_symlink():
+            found[relative] = f"link -> {os.readlink(path)}"
+        elif path.is_dir():
+            found[relative] = "dir"
+        else:
+            found[relative] = path.read_bytes().hex()
+    return found
+
+
+@pytest.mark.parametrize("hostile", ["foreign folder", "symlink"])
+def test_a_local_table_path_that_is_not_hygges_is_refused_and_untouched(tmp_path: Path, hostile: str) -> None:
+    """A Delta table path that holds someone else's files, or links to them, is never written (nor vacuumed)."""
+    lake = Lake(name="local", root="lake")
+    project = write_project(tmp_path / "project", project_yaml(lake))
+    write_source(project / "home" / "items" / "a.parquet", make_table(range(0, 10), "new"))
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "report.csv").write_text("id\n1\n", encoding="utf-8")
+    (project / "lake").mkdir()
+    if hostile == "symlink":
+        (project / "lake" / "items").symlink_to(theirs)
+    else:
+        shutil.copytree(theirs, project / "lake" / "items")
+    before = (listing(project), listing(theirs))
+    for command in ("debug", "start"):
+        done = hygge(command, cwd=project)
+        text = " ".join((done.stdout + done.stderr).split())
+        assert done.returncode != 0, text
+        assert f"refusing to write to {project / 'lake' / 'items'}" in text or "is a symbolic link" in text, text
+        assert (listing(project), listing(theirs)) == before
