@@ -8,7 +8,9 @@ of a throwaway PostgreSQL (tests/sql/pg_server.py, loopback TCP, scram passwords
 one whole process measured by bench/proctree.py (wall seconds, peak PSS summed over the process tree):
 
 * ``hygge_start``: ``hygge start -p <project>``, one flow discovering ``bench.*`` over a
-  ``type: postgres`` connection (project defaults: multiprocess executor, concurrency 4, pool_size 4);
+  ``type: postgres`` connection (project defaults: multiprocess executor, concurrency 4, pool_size 4,
+  ``step: auto``, so from 5 tables on one step carries the flow);
+* ``hygge_start_entity``: the same with ``dagster: {step: entity}``: a step (process) per table;
 * ``dagster_cli``: ``dagster asset materialize -m hygge_dagster.definitions --select '*'`` on the same
   project (``HYGGE_PROJECT``, ``DAGSTER_HOME`` = the project's ``.dagster``);
 * ``dlt``: dlt ``sql_database`` over the same schema, connectorx backend, Parquet on a local
@@ -40,7 +42,7 @@ import sidebyside
 
 REPO = Path(__file__).resolve().parent.parent
 ROWS = 1_000
-APPROACHES = ("hygge_start", "dagster_cli", "dlt", "floor")
+APPROACHES = ("hygge_start", "hygge_start_entity", "dagster_cli", "dlt", "floor")
 DAGSTER_YAML = "telemetry:\n  enabled: false\n"
 
 TABLE_SQL = """
@@ -112,8 +114,8 @@ class ManyTables:
         sql += "".join(TABLE_SQL.format(i=i, rows=ROWS) for i in range(count))
         self.server.psql(sql + "analyze;")
 
-    def project(self, count: int) -> Path:
-        folder = self.work / f"project_{count}"
+    def project(self, count: int, step: str = "auto") -> Path:
+        folder = self.work / f"project_{count}_{step}"
         folder.mkdir(exist_ok=True)
         (folder / "hygge.yml").write_text(
             textwrap.dedent(f"""\
@@ -131,6 +133,7 @@ class ManyTables:
                 home: {{type: postgres, connection: pg}}
                 store: {{type: parquet, path: "lake/{{entity}}"}}
                 entities: {{include: ["bench.*"]}}
+                dagster: {{step: {step}}}
             """)
         )
         return folder
@@ -186,6 +189,15 @@ class ManyTables:
         def verify_project() -> int:
             return self.parquet_rows(lake, count)
 
+        per_entity = self.project(count, "entity")
+
+        def reset_per_entity() -> None:
+            shutil.rmtree(per_entity / "lake", ignore_errors=True)
+            self.fresh_dagster_home(per_entity)
+
+        def verify_per_entity() -> int:
+            return self.parquet_rows(per_entity / "lake", count)
+
         dlt_out, dlt_pipelines = self.work / f"dlt_out_{count}", self.work / f"dlt_pipelines_{count}"
 
         def reset_dlt() -> None:
@@ -213,6 +225,15 @@ class ManyTables:
                 reset_project,
                 verify_project,
                 cwd=project,
+            ),
+            sidebyside.Approach(
+                "hygge_start_entity",
+                "hygge start, step: entity",
+                [str(self.bin / "hygge"), "start", "-p", str(per_entity)],
+                {**self.base_env},
+                reset_per_entity,
+                verify_per_entity,
+                cwd=per_entity,
             ),
             sidebyside.Approach(
                 "dagster_cli",

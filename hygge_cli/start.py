@@ -56,7 +56,7 @@ def _run_start(args: argparse.Namespace, signals: StopSignals) -> int:
         end_canceled_runs,
         entity_steps,
         materialize_entities,
-        reconstruct_job,
+        project_job,
         request_cancel,
         type_modules,
     )
@@ -65,7 +65,7 @@ def _run_start(args: argparse.Namespace, signals: StopSignals) -> int:
     home = dagster_home(project.root)
     instance = DagsterInstance.get() if "DAGSTER_HOME" in os.environ else DagsterInstance.from_config(str(home))
     session = (SESSION_TAG, uuid.uuid4().hex)
-    steps = entity_steps(reconstruct_job(str(project.config_file), "in_process", 1, type_modules(plans)), plans)
+    steps = entity_steps(project_job(project, "in_process", 1, type_modules(plans)), plans)
     reporter.message(f"running {len(plans)} entit{'y' if len(plans) == 1 else 'ies'} of {project.name!r}; Dagster home {home}")
     dagster_log = home / "hygge-start.log"
 

@@ -19,6 +19,9 @@ from hygge_core.durations import Duration
 RunType = Literal["full_drop", "incremental"]
 SchemaChange = Literal["fail", "evolve", "full_drop"]
 RUN_TYPES: tuple[RunType, ...] = typing.get_args(RunType)
+StepMode = Literal["auto", "entity", "flow"]
+"""How a flow's entities map to Dagster steps: ``entity``: one step (one process) each; ``flow``: one step
+that runs them on threads; ``auto``: ``flow`` for flows of many entities, ``entity`` for a few."""
 AuthMode = Literal["azure_ad", "service_principal", "managed_identity", "azure_cli", "sql"]
 
 
@@ -119,6 +122,14 @@ class EntityDiscovery(StrictModel):
     exclude: list[str] = Field(default_factory=list, description="glob patterns removed after include")
 
 
+class FlowDagsterConfig(StrictModel):
+    """How Dagster runs this flow (the project's ``dagster:`` block holds the defaults)."""
+
+    step: StepMode | None = Field(
+        default=None, description="entity: a step (process) per entity; flow: one step for all; auto: by entity count"
+    )
+
+
 class FlowConfig(StrictModel):
     """One home type to one store type, with defaults for its entities."""
 
@@ -142,6 +153,7 @@ class FlowConfig(StrictModel):
     description: str | None = Field(default=None, description="shown on every entity's asset")
     owners: list[str] = Field(default_factory=list, description="Dagster asset owners (emails or team:name)")
     tags: dict[str, str] = Field(default_factory=dict, description="Dagster asset tags")
+    dagster: FlowDagsterConfig = Field(default_factory=FlowDagsterConfig, description="how Dagster runs this flow")
 
     @field_validator("schedule", mode="before")
     @classmethod
@@ -162,6 +174,9 @@ class DagsterConfig(StrictModel):
     executor: Literal["multiprocess", "in_process"] = "multiprocess"
     start_method: Literal["forkserver", "spawn"] = Field(default="forkserver", description="multiprocess start method")
     source_assets: bool = Field(default=False, description="add external [connection, schema, table] assets for lineage")
+    step: StepMode = Field(
+        default="auto", description="entity: a step (process) per entity; flow: one step per flow; auto: flow for many entities"
+    )
 
 
 class ProjectConfig(StrictModel):

@@ -30,3 +30,13 @@ class StoreError(HyggeError):
 
 class TransientError(HyggeError):
     """A failure worth retrying: a lost connection, a timeout, a busy server."""
+
+
+class Cancelled(BaseException):  # noqa: N818  (a stop, not an error: named for what happened)
+    """The caller asked the entity to stop (its ``cancel`` event was set): nothing was published.
+
+    A ``BaseException`` like ``KeyboardInterrupt``, so no ``except Exception`` (retries,
+    the runner's failed results) turns a requested stop into a failure or a retry. Raised
+    on a worker thread, where signals never arrive, when the thread that got the signal
+    asks its workers to stop.
+    """

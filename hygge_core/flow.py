@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from hygge_core.checks import CheckResult, evaluate_checks, failed_checks_message
 from hygge_core.config import RunType
-from hygge_core.errors import HyggeError
+from hygge_core.errors import Cancelled, HyggeError
 from hygge_core.log import EntityLogger, entity_logger
 from hygge_core.project import EntityPlan
 from hygge_core.result import EntityResult
@@ -56,21 +56,31 @@ def new_run_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ") + "-" + secrets.token_hex(3)
 
 
-def run_entity(plan: EntityPlan, *, run_type: RunType | None = None, progress: ProgressCallback | None = None) -> EntityResult:
+def run_entity(
+    plan: EntityPlan,
+    *,
+    run_type: RunType | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+) -> EntityResult:
     """Move one entity, publish it atomically and evaluate its checks. Raises ``HyggeError`` subclasses on failure.
 
     ``run_type`` overrides the configured one for this run (``--full-drop`` / ``--incremental``).
     A failed ERROR-severity check does not raise: the data is already published, so the
-    result says ``failed`` with the check's message and ``published=True``.
+    result says ``failed`` with the check's message and ``published=True``. Setting
+    ``cancel`` (from another thread) stops the load before its commit with ``Cancelled``:
+    the staging is removed and the previous version stays, as for an interrupt.
     """
     try:
-        return _run_entity(plan, run_type or plan.run_type, progress)
+        return _run_entity(plan, run_type or plan.run_type, progress, cancel)
     except ReloadAsFullDrop as reason:  # schema_change: full_drop; the incremental attempt left no trace
         entity_logger(plan.flow, plan.entity).warning("%s; reloading the whole entity (schema_change: full_drop)", reason)
-        return _run_entity(plan, "full_drop", progress)
+        return _run_entity(plan, "full_drop", progress, cancel)
 
 
-def _run_entity(plan: EntityPlan, mode: RunType, progress: ProgressCallback | None) -> EntityResult:
+def _run_entity(
+    plan: EntityPlan, mode: RunType, progress: ProgressCallback | None, cancel: threading.Event | None
+) -> EntityResult:
     log = entity_logger(plan.flow, plan.entity)
     started = time.perf_counter()
     home = plan.create_home()
@@ -82,10 +92,11 @@ def _run_entity(plan: EntityPlan, mode: RunType, progress: ProgressCallback | No
         writer = session.writer(run_id=run_id, run_type=mode)
         tracker = WatermarkTracker(plan.watermark.column, label=plan.key) if plan.watermark and plan.watermark.column else None
         try:
-            rows, schema = _pump(home.read(previous, mode), writer, tracker, plan, started, progress, log)
+            rows, schema = _pump(home.read(previous, mode), writer, tracker, plan, started, progress, log, cancel)
             schema = schema or home.schema()
             source_rows = home.source_row_count()
             new_state = _next_state(previous, run_id, mode, rows, schema, tracker, home.state_update(), label=plan.key)
+            _stop_if_cancelled(cancel, plan)
             if mode == "incremental" and rows == 0 and new_state.home == previous.home:
                 writer.abort()
                 published = None
@@ -151,6 +162,7 @@ def _pump(
     started: float,
     progress: ProgressCallback | None,
     log: EntityLogger,
+    cancel: threading.Event | None = None,
 ) -> tuple[int, pa.Schema | None]:
     """Feed the writer from a reader thread through a bounded queue; return rows and schema.
 
@@ -194,7 +206,7 @@ def _pump(
     last_log = started
     try:
         while True:
-            item = handoff.get()
+            item = _next_item(handoff, cancel, plan)
             slots.release()
             if item is _END:
                 break
@@ -221,6 +233,23 @@ def _pump(
     stop.set()
     reader.join()
     return rows, schema
+
+
+def _next_item(handoff: queue.SimpleQueue[Any], cancel: threading.Event | None, plan: EntityPlan) -> Any:
+    """The reader's next item; with a ``cancel`` event, wake every 0.1 s so a stalled source cannot delay a stop."""
+    if cancel is None:
+        return handoff.get()
+    while True:
+        _stop_if_cancelled(cancel, plan)
+        try:
+            return handoff.get(timeout=0.1)
+        except queue.Empty:
+            continue
+
+
+def _stop_if_cancelled(cancel: threading.Event | None, plan: EntityPlan) -> None:
+    if cancel is not None and cancel.is_set():
+        raise Cancelled(f"{plan.key}: stopped before publishing; previous version kept")
 
 
 def _to_arrow(batch: Any) -> pa.Table | pa.RecordBatch:

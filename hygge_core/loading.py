@@ -8,13 +8,14 @@ Every problem found is reported at once, each naming its file and key.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from hygge_core.config import EntityConfig, FlowConfig, ProjectConfig
+from hygge_core.config import EntityConfig, EntityDiscovery, FlowConfig, ProjectConfig
 from hygge_core.env_vars import MissingVariable, expand
 from hygge_core.errors import ConfigError
 from hygge_core.home import homes_registry
@@ -46,8 +47,17 @@ def find_project_file(start: Path | str | None = None) -> Path:
     )
 
 
-def load_project(path: Path | str | None = None, *, environ: Mapping[str, str] | None = None) -> Project:
-    """Read, validate and plan a project. Every problem found is reported at once."""
+def load_project(
+    path: Path | str | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    discovered: Mapping[str, Sequence[str]] | None = None,
+) -> Project:
+    """Read, validate and plan a project. Every problem found is reported at once.
+
+    ``discovered`` maps flows to the names their discovery found in an earlier load of the
+    same run (``Project.discovered``), so a step process does not query the catalog again.
+    """
     config_file = find_project_file(path)
     root = config_file.parent
     problems: list[str] = []
@@ -80,7 +90,22 @@ def load_project(path: Path | str | None = None, *, environ: Mapping[str, str] |
     config = top.model_copy(update={"flows": flows})
     project = Project(name=config.name, root=root, config_file=config_file, config=config)
     for flow_name, flow in flows.items():
-        planner = FlowPlanner(project.name, root, config.connections, flow_name, flow, places[flow_name])
+        known = (discovered or {}).get(flow_name)
+        planner = FlowPlanner(
+            project.name,
+            root,
+            config.connections,
+            flow_name,
+            flow,
+            places[flow_name],
+            tuple(known) if known is not None else None,
+        )
+        if isinstance(flow.entities, EntityDiscovery):
+            names = collect_problems(problems, planner.discover)
+            if names is None:
+                continue
+            planner = replace(planner, discovered=names)
+            project.discovered[flow_name] = names
         project.plans.extend(collect_problems(problems, planner.plans) or [])
     if problems:
         raise ConfigError(problems)

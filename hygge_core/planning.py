@@ -36,6 +36,8 @@ class FlowPlanner:
     flow_name: str
     flow: FlowConfig
     where: Where
+    discovered: tuple[str, ...] | None = None
+    """What the home's discovery returned, when already known (a step process gets it from the run's parent)."""
 
     @property
     def home_class(self) -> type[Home]:
@@ -114,16 +116,23 @@ class FlowPlanner:
             connection=connection,
         )
 
-    def _discover(self, discovery: EntityDiscovery, connection: ConnectionConfig | None) -> list[str]:
+    def discover(self) -> tuple[str, ...]:
+        """Every name the home's discovery finds (before include/exclude): a catalog query for SQL homes."""
+        if self.discovered is not None:
+            return self.discovered
         home_class = self.home_class
         raw = dict(self.flow.home)
         home_config = validate(home_class.config_model, raw, file=self.where.file, prefix=self.where.key("home")).resolve_paths(
             self.project_root
         )
+        _, connection = self._connection()
         context = DiscoveryContext(where=self.where.at("entities"), project_root=self.project_root, connection=connection)
+        return tuple(home_class.discover(home_config, context))
+
+    def _discover(self, discovery: EntityDiscovery, connection: ConnectionConfig | None) -> list[str]:
         chosen = [
             name
-            for name in home_class.discover(home_config, context)
+            for name in self.discover()
             if any(fnmatch.fnmatchcase(name, pattern) for pattern in discovery.include)
             and not any(fnmatch.fnmatchcase(name, pattern) for pattern in discovery.exclude)
         ]

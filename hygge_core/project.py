@@ -60,6 +60,8 @@ class Project:
     config_file: Path
     config: ProjectConfig
     plans: list[EntityPlan] = field(default_factory=list)
+    discovered: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Per discovering flow, the names its home found when the project loaded (see ``load_project``)."""
 
     @property
     def flows(self) -> list[str]:
@@ -99,7 +101,14 @@ class Project:
 
     def only(self, plans: Sequence[EntityPlan]) -> Project:
         """The same project holding only ``plans`` (what a run or a code location was given)."""
-        return Project(name=self.name, root=self.root, config_file=self.config_file, config=self.config, plans=list(plans))
+        return Project(
+            name=self.name,
+            root=self.root,
+            config_file=self.config_file,
+            config=self.config,
+            plans=list(plans),
+            discovered=dict(self.discovered),
+        )
 
 
 def _normalise_entity_key(name: str, flows: Sequence[str]) -> str:

@@ -42,14 +42,18 @@ def sections() -> list[tuple[str, type[BaseModel]]]:
             if cls.__module__.startswith("hygge_core."):  # built-in types only, not ones a test or plugin registered
                 found.append((f"`{part}:` with `type: {type_name}`", cls.config_model))
     seen = {model for _, model in found}
-    queue = [model for _, model in found]
+    queue = list(found)
     while queue:  # every nested block (retries:, watermark:, home partitions: ...) gets its own table
-        for name, field in queue.pop(0).model_fields.items():
+        parent_title, parent = queue.pop(0)
+        for name, field in parent.model_fields.items():
             for nested in _models_in(field.annotation):
                 if nested not in seen:
                     seen.add(nested)
-                    found.append((f"`{name}:` block", nested))
-                    queue.append(nested)
+                    title = f"`{name}:` block"
+                    if any(title == existing for existing, _ in found):  # e.g. the project's and a flow's dagster:
+                        title = f"{title} of {parent_title.split(' (')[0]}"
+                    found.append((title, nested))
+                    queue.append((title, nested))
     return found
 
 
@@ -95,6 +99,9 @@ def _models_in(annotation: Any) -> list[type[BaseModel]]:
 
 def _type_text(annotation: Any) -> str:
     text = repr(annotation) if not isinstance(annotation, type) else annotation.__name__
+    optional = re.fullmatch(r"typing\.Optional\[(.*)\]", text)
+    if optional:
+        text = f"{optional[1]} | None"
     text = text.replace("typing.", "").replace("datetime.timedelta", "duration").replace("pydantic.types.", "")
     text = (
         re.sub(r"hygge_core(\.\w+)*\.", "", text).replace("NoneType", "None").replace("|", "or").replace("timedelta", "duration")

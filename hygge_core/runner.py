@@ -7,13 +7,14 @@ per-entity engine through ``hygge_dagster``, with Dagster doing parallelism and 
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 from hygge_core.config import RetryConfig
-from hygge_core.errors import HyggeError, TransientError
+from hygge_core.errors import Cancelled, HyggeError, TransientError
 from hygge_core.flow import ProgressCallback, run_entity
 from hygge_core.log import entity_logger
 from hygge_core.project import EntityPlan, Project
@@ -38,11 +39,19 @@ def run_project(
     return ProjectResult(entities=results, seconds=time.perf_counter() - started)
 
 
-def run_with_retries(plan: EntityPlan, *, run_type: str | None = None, progress: ProgressCallback | None = None) -> EntityResult:
+def run_with_retries(
+    plan: EntityPlan,
+    *,
+    run_type: str | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+) -> EntityResult:
     """Run one entity, retrying transient errors as its flow's ``retries:`` says.
 
     Never raises for a failed entity: errors, including unexpected ones, become a failed
-    result, so one bad entity cannot stop the others of ``run_project``.
+    result, so one bad entity cannot stop the others of ``run_project`` or of a Dagster
+    step that carries many entities. Only a stop raises: an interrupt, or ``Cancelled``
+    once ``cancel`` is set (also while waiting to retry).
     """
     retries = plan.flow_config.retries
     log = entity_logger(plan.flow, plan.entity)
@@ -51,14 +60,17 @@ def run_with_retries(plan: EntityPlan, *, run_type: str | None = None, progress:
     while True:
         attempt += 1
         try:
-            result = run_entity(plan, run_type=run_type, progress=progress)
+            result = run_entity(plan, run_type=run_type, progress=progress, cancel=cancel)
             return result if attempt == 1 else replace(result, attempts=attempt)
         except TransientError as error:
             if attempt > retries.max:
                 return _failed(plan, run_type, error, started, attempt)
             wait = retry_delay(retries, attempt)
             log.warning("attempt %d failed (%s); retrying in %.1fs", attempt, error, wait)
-            time.sleep(wait)
+            if cancel is None:
+                time.sleep(wait)
+            elif cancel.wait(wait):
+                raise Cancelled(f"{plan.key}: stopped while waiting to retry; previous version kept") from error
         except HyggeError as error:
             log.error("failed: %s", error)
             return _failed(plan, run_type, error, started, attempt)
@@ -88,7 +100,7 @@ def _failed(plan: EntityPlan, run_type: str | None, error: BaseException, starte
         seconds=time.perf_counter() - started,
         destination=plan.store.describe(),
         source=plan.home.describe(),
-        error=str(error),
+        error=str(error) if isinstance(error, HyggeError) else f"unexpected {type(error).__name__}: {error}",
         error_type=type(error).__name__,
         attempts=attempts,
     )

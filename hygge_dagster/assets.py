@@ -1,14 +1,16 @@
-"""The asset factory: one Dagster asset (one step) per hygge entity.
+"""The asset factory: one Dagster asset per hygge entity, in a step of its own or one shared by its flow.
 
-One step per entity is what makes Dagster's parallelism, retries and pools exact:
+A step of its own makes Dagster's parallelism, retries and pools exact per entity:
 a retry re-runs one entity, a pool slot is one running entity, and a bad entity
-fails alone. Each step runs ``hygge_core.run_entity`` and reports the engine's
-result as metadata and asset checks.
+fails alone. A shared step (``steps.py``) keeps those promises inside the step
+(``shared_step.py``) at a fraction of the cost per entity. Either way the engine's
+result becomes the entity's metadata and asset checks (``events.py``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 
 from dagster import (
     AssetExecutionContext,
@@ -21,16 +23,17 @@ from dagster import (
     multi_asset,
 )
 
-from hygge_core.config import RUN_TYPES, RunType
 from hygge_core.errors import ConfigError, HyggeError, TransientError
 from hygge_core.flow import run_entity
 from hygge_core.project import EntityPlan, Project
 from hygge_dagster import constants as c
-from hygge_dagster.checks import check_results, check_specs
-from hygge_dagster.errors import bad_run_type_failure, entity_failure, unexpected_failure
-from hygge_dagster.metadata import result_metadata
+from hygge_dagster.checks import check_specs
+from hygge_dagster.errors import entity_failure, unexpected_failure
+from hygge_dagster.events import entity_events, run_type_override
 from hygge_dagster.progress import ThrottledProgress
 from hygge_dagster.retries import retry_request
+from hygge_dagster.shared_step import load_entities
+from hygge_dagster.steps import StepGroup, step_groups
 from hygge_dagster.translator import DagsterHyggeTranslator, HyggeEntityData
 
 
@@ -58,13 +61,26 @@ def build_hygge_asset_specs(project: Project, translator: DagsterHyggeTranslator
 
 def build_hygge_assets(project: Project, translator: DagsterHyggeTranslator | None = None) -> list[AssetsDefinition]:
     """One asset per entity, plus external source assets when ``dagster.source_assets`` is on."""
-    return [*build_entity_assets(project, translator).values(), *build_source_assets(project)]
+    return [*build_entity_assets(project, translator).assets, *build_source_assets(project)]
 
 
-def build_entity_assets(project: Project, translator: DagsterHyggeTranslator | None = None) -> dict[str, AssetsDefinition]:
-    """``{"flow/entity": asset}`` for every planned entity, in plan order."""
+@dataclass(frozen=True)
+class EntityAssets:
+    """The entity assets of a project: the definitions (one per step) and each entity's spec by ``flow/entity``."""
+
+    assets: list[AssetsDefinition]
+    specs: dict[str, AssetSpec]
+
+
+def build_entity_assets(
+    project: Project, translator: DagsterHyggeTranslator | None = None, *, concurrency: int | None = None
+) -> EntityAssets:
+    """Every planned entity's asset, grouped into steps as the flows' ``dagster: {step:}`` say.
+
+    ``concurrency`` bounds the entities a run loads at once (default: the project's ``concurrency:``).
+    """
     translator = translator or DagsterHyggeTranslator()
-    assets: dict[str, AssetsDefinition] = {}
+    specs: dict[str, AssetSpec] = {}
     op_names: dict[str, str] = {}
     for data in entity_data(project):
         spec = translator.get_asset_spec(data)
@@ -75,8 +91,15 @@ def build_entity_assets(project: Project, translator: DagsterHyggeTranslator | N
                 "(names are sanitised to A-Za-z0-9_); rename one, or map keys with a custom translator"
             )
         op_names[op_name] = data.plan.key
-        assets[data.plan.key] = entity_asset(data.plan, spec, op_name=op_name)
-    return assets
+        specs[data.plan.key] = spec
+    assets: list[AssetsDefinition] = []
+    for group in step_groups(project):
+        if group.kind == "entity":
+            plan = group.plans[0]
+            assets.append(entity_asset(plan, specs[plan.key], op_name="__".join(specs[plan.key].key.path)))
+        else:
+            assets.append(shared_asset(group, specs, concurrency=concurrency or project.config.concurrency))
+    return EntityAssets(assets=assets, specs=specs)
 
 
 def build_source_assets(project: Project) -> list[AssetsDefinition]:
@@ -92,7 +115,7 @@ def build_source_assets(project: Project) -> list[AssetsDefinition]:
 
 
 def entity_asset(plan: EntityPlan, spec: AssetSpec, *, op_name: str) -> AssetsDefinition:
-    """The asset that loads one entity: pool per SQL connection; retries are requested by ``load_entity``."""
+    """The asset that loads one entity in its own step: pool per SQL connection; retries are requested by ``load_entity``."""
     key = spec.key
 
     @multi_asset(
@@ -109,6 +132,27 @@ def entity_asset(plan: EntityPlan, spec: AssetSpec, *, op_name: str) -> AssetsDe
     return _load
 
 
+def shared_asset(group: StepGroup, specs: Mapping[str, AssetSpec], *, concurrency: int) -> AssetsDefinition:
+    """One step for a flow's entities (see ``shared_step``): subsettable, so a run may select any of them.
+
+    No ``pool=`` on the step: it claims a slot of each entity's connection pool per running entity.
+    """
+    plans = {specs[plan.key].key: plan for plan in group.plans}
+    checks = [check for key, plan in plans.items() for check in check_specs(plan, key)]
+
+    @multi_asset(
+        name=group.op_name(),
+        specs=[specs[plan.key] for plan in group.plans],
+        check_specs=checks,
+        op_tags={c.FLOW_TAG: c.sanitize(group.flow)},
+        can_subset=True,
+    )
+    def _load(context):  # noqa: ANN001, ANN202  (Dagster reads this annotation at runtime; it must stay blank here)
+        yield from load_entities(context, plans, concurrency=concurrency)
+
+    return _load
+
+
 def load_entity(
     context: AssetExecutionContext, plan: EntityPlan, key: AssetKey
 ) -> Iterator[MaterializeResult | AssetObservation | object]:
@@ -118,9 +162,7 @@ def load_entity(
     other error, hygge's or not, becomes a ``Failure`` that is not retried, with its
     message. Interrupts (SIGINT, SIGTERM, a run terminated from the UI) propagate
     untouched: the engine has already removed the staging, and Dagster ends the run
-    instead of retrying the entity. An incremental run that
-    found nothing new leaves the destination unchanged, so it is recorded as an
-    observation, not a materialisation.
+    instead of retrying the entity.
     """
     if key not in context.selected_asset_keys:
         raise Failure(
@@ -140,23 +182,7 @@ def load_entity(
         raise entity_failure(plan, error) from error
     except Exception as error:  # a bug: fail once, with its message; never retried like a dropped connection
         raise unexpected_failure(plan, error) from error
-    metadata = result_metadata(result, attempt=attempt)
-    checks = check_results(result.checks, key, context.selected_asset_check_keys)
-    if result.published:
-        yield MaterializeResult(asset_key=key, metadata=metadata, check_results=checks)
-    else:
-        yield AssetObservation(asset_key=key, metadata=metadata, description="nothing new: destination unchanged")
-        yield from checks
-
-
-def run_type_override(tags: Mapping[str, str]) -> RunType | None:
-    """The run type every entity of this run uses, from the ``hygge/run_type`` run tag."""
-    value = tags.get(c.RUN_TYPE_TAG)
-    if value is None:
-        return None
-    if value not in RUN_TYPES:
-        raise bad_run_type_failure(value)
-    return value  # type: ignore[return-value]  (checked against RUN_TYPES just above)
+    yield from entity_events(context, key, result, attempt=attempt)
 
 
 def source_asset_key(plan: EntityPlan) -> AssetKey | None:

@@ -41,18 +41,19 @@ def project_definitions(
     flows: Sequence[str] = (),
     schedules: bool = True,
     sensors: bool = True,
+    concurrency: int | None = None,
 ) -> Definitions:
     """Assets for every entity (of ``flows`` when given), plus schedules, sensors and the executor."""
     if flows:
         project = project.only(project.select(flows=flows))
-    entity_assets = build_entity_assets(project, translator)
-    specs_by_key = {key: next(iter(assets_def.specs)) for key, assets_def in entity_assets.items()}
+    entity_assets = build_entity_assets(project, translator, concurrency=concurrency)
+    specs_by_key = entity_assets.specs
     specs_by_flow: dict[str, list[AssetSpec]] = {}
     for plan in project.plans:
         specs_by_flow.setdefault(plan.flow, []).append(specs_by_key[plan.key])
     return Definitions(
-        assets=[*entity_assets.values(), *build_source_assets(project)],
+        assets=[*entity_assets.assets, *build_source_assets(project)],
         schedules=build_schedules(project, specs_by_flow) if schedules else [],
         sensors=build_sensors(project, specs_by_key) if sensors else [],
-        executor=executor or build_executor(project.config.dagster, max_concurrent=project.config.concurrency),
+        executor=executor or build_executor(project.config.dagster, max_concurrent=concurrency or project.config.concurrency),
     )

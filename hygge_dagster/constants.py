@@ -34,7 +34,18 @@ META_PUBLISHED = "hygge/published"
 META_ATTEMPT = "hygge/attempt"
 META_ERROR_TYPE = "hygge/error_type"
 
+# Dagster's own run tags on a re-execution (``dagster._core.storage.tags``; spelled out to stay off private modules).
+PARENT_RUN_ID_TAG = "dagster/parent_run_id"
+RESUME_RETRY_TAG = "dagster/is_resume_retry"
+
 POOL_PREFIX = "hygge_"
+
+# Op name of a step that carries a whole flow's entities (``dagster: {step: flow}``); entity steps are named
+# after their asset key, and this prefix keeps the two apart.
+SHARED_STEP_PREFIX = "hygge_flow__"
+
+# Step failure metadata of a shared step: ``{"flow/entity": error}`` for each entity that failed in it.
+META_FAILED_ENTITIES = "hygge/failed_entities"
 
 # Modules the forkserver imports once, so step processes forked from it pay no import cost.
 # ``import dagster`` alone leaves out the instance storage (sqlalchemy, alembic) and the

@@ -23,6 +23,14 @@ OutcomeStatus = Literal["success", "skipped", "failed", "interrupted", "not_run"
 ``interrupted``: a signal (or a termination from the UI) stopped the step, nothing was published;
 ``not_run``: the run ended before the entity's step ran."""
 
+_ENDS_AN_ENTITY = frozenset(
+    {
+        DagsterEventType.ASSET_MATERIALIZATION,
+        DagsterEventType.ASSET_OBSERVATION,
+        DagsterEventType.STEP_SUCCESS,
+        DagsterEventType.STEP_FAILURE,
+    }
+)
 INTERRUPTED_TEXT = "interrupted: previous version kept"
 INTERRUPT_ERRORS = frozenset({"DagsterExecutionInterruptedError", "KeyboardInterrupt"})
 
@@ -125,6 +133,8 @@ class RunEventReader:
         self._attempts: dict[str, int] = {}
         self._errors: dict[str, str] = {}
         self._published: set[str] = set()
+        self._reported: set[str] = set()
+        self._pending: dict[str, str] = {}  # shared step -> entity whose check results may still follow
 
     def read(self, entry: EventLogEntry) -> None:
         event = entry.dagster_event
@@ -135,6 +145,9 @@ class RunEventReader:
             return
         data = event.event_specific_data
         kind = event.event_type
+        step_key = event.step_key or ""
+        if step_key in self._pending and kind in _ENDS_AN_ENTITY:
+            self._finish(step_key)  # the previous entity of a shared step has all its check results now
         if kind in (DagsterEventType.ASSET_MATERIALIZATION, DagsterEventType.ASSET_OBSERVATION):
             entity = self._by_asset.get(event.asset_key)
             if entity is not None:
@@ -143,25 +156,44 @@ class RunEventReader:
                 self._status[entity] = "success" if materialized else "skipped"
                 if materialized:
                     self._published.add(entity)
+                if self._shared(step_key):
+                    self._pending[step_key] = entity  # finished once its check results are read
         elif kind == DagsterEventType.ASSET_CHECK_EVALUATION:
             entity = self._by_asset.get(data.asset_key)
             if entity is not None:
                 self._checks.setdefault(entity, []).append(_check_result(data))
         elif kind in (DagsterEventType.STEP_START, DagsterEventType.STEP_RESTARTED):
-            for entity in self._by_step.get(event.step_key or "", []):
+            for entity in self._by_step.get(step_key, []):
                 self._attempts[entity] = self._attempts.get(entity, 0) + 1
                 if self.listener is not None:
                     self.listener.started(entity)
         elif kind in (DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE):
-            for entity in self._by_step.get(event.step_key or "", []):
-                if kind == DagsterEventType.STEP_FAILURE and _interrupted(data):
+            failed = kind == DagsterEventType.STEP_FAILURE
+            errors = _entity_errors(data) if failed else {}
+            for entity in self._by_step.get(step_key, []):
+                recorded = self._shared(step_key) and entity in self._status and entity not in errors
+                changed = failed and not recorded  # in a shared step, entities that finished keep their outcome
+                if changed and _interrupted(data):
                     self._status[entity] = "interrupted"
-                elif kind == DagsterEventType.STEP_FAILURE:
+                elif changed:
                     self._status[entity] = "failed"
-                    if not _blocked_by_checks(data):  # then the checks' own messages say why
+                    if entity in errors:
+                        self._errors[entity] = errors[entity]
+                    elif not _blocked_by_checks(data):  # then the checks' own messages say why
                         self._errors[entity] = failure_message(data)
-                if self.listener is not None:
-                    self.listener.finished(self.outcome(entity))
+                if changed or entity not in self._reported:
+                    self._report(entity)
+
+    def _shared(self, step_key: str) -> bool:
+        return len(self._by_step.get(step_key, ())) > 1
+
+    def _finish(self, step_key: str) -> None:
+        self._report(self._pending.pop(step_key))
+
+    def _report(self, entity: str) -> None:
+        self._reported.add(entity)
+        if self.listener is not None:
+            self.listener.finished(self.outcome(entity))
 
     def outcome(self, entity: str) -> EntityOutcome:
         step = next(step for step in self.steps if step.entity == entity)
@@ -179,7 +211,7 @@ class RunEventReader:
             files=int(_value(metadata, c.META_FILES, 0)),
             run_type=_value(metadata, c.META_RUN_TYPE, None),
             destination=_value(metadata, c.META_DESTINATION, None),
-            attempts=self._attempts.get(entity, 0),
+            attempts=max(self._attempts.get(entity, 0), int(_value(metadata, c.META_ATTEMPT, 0))),
             checks=tuple(self._checks.get(entity, [])),
             error=self._errors.get(entity),
             published=entity in self._published,
@@ -199,6 +231,14 @@ def failure_message(data: Any) -> str:
     while error.cause is not None:
         error = error.cause
     return error.message.strip()
+
+
+def _entity_errors(data: Any) -> dict[str, str]:
+    """``{flow/entity: error}`` from a shared step's failure metadata (empty for an entity step)."""
+    if data.user_failure_data is None:
+        return {}
+    item = data.user_failure_data.metadata.get(c.META_FAILED_ENTITIES)
+    return dict(item.value) if item is not None and isinstance(item.value, dict) else {}
 
 
 def _interrupted(data: Any) -> bool:

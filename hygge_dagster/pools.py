@@ -1,14 +1,21 @@
 """A SQL connection's ``pool_size`` as a Dagster pool limit.
 
-Each entity asset of a connection declares ``pool="hygge_<connection>"``; the
-instance holds the limit, so it applies across steps and across runs. Parquet-only
-flows have no pool.
+An entity step of a connection declares ``pool="hygge_<connection>"``; the
+instance holds the limit, so it applies across steps and across runs. A shared step
+(many entities on threads) claims one slot of the same pool per running entity
+itself (``entity_slot``), so a pool counts running entities whatever the step
+mode. Parquet-only flows have no pool.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from dagster import DagsterInstance
 
+from hygge_core.errors import Cancelled
 from hygge_core.project import Project
 from hygge_dagster.constants import pool_name
 
@@ -33,3 +40,47 @@ def apply_pool_limits(instance: DagsterInstance, project: Project) -> dict[str, 
     for pool, limit in limits.items():
         instance.event_log_storage.set_concurrency_slots(pool, limit)
     return limits
+
+
+SLOT_POLL_SECONDS = 0.25
+
+
+@contextmanager
+def entity_slot(
+    instance: DagsterInstance, pool: str | None, *, run_id: str, slot_key: str, cancel: threading.Event
+) -> Iterator[None]:
+    """Hold one slot of ``pool`` while the block runs; wait for a free one first (``cancel`` stops the wait).
+
+    Uses the instance's own pool queue (the one the executor uses for entity steps), so
+    entity steps, shared steps and other runs all count against the same ``pool_size``.
+    ``slot_key`` must be unique in the run (the step key plus the entity). A process
+    killed while holding a slot leaves it claimed, as with Dagster's own steps, until
+    the run's slots are freed (``dagster instance concurrency`` or the UI).
+    """
+    storage = instance.event_log_storage
+    if pool is None or not _limited(instance, pool):
+        yield
+        return
+    try:
+        while not storage.claim_concurrency_slot(pool, run_id, slot_key).is_claimed:
+            if cancel.wait(SLOT_POLL_SECONDS):
+                raise Cancelled(f"stopped while waiting for a slot of pool {pool}")
+        yield
+    finally:
+        storage.free_concurrency_slot_for_step(run_id, slot_key)
+
+
+def _limited(instance: DagsterInstance, pool: str) -> bool:
+    """Whether the instance limits ``pool`` per op, as the executor decides for entity steps."""
+    storage = instance.event_log_storage
+    if not storage.supports_global_concurrency_limits:
+        return False
+    config = storage.get_pool_config()
+    if config.pool_granularity is not None and config.pool_granularity.value == "run":
+        return False  # the run as a whole holds the slot (the run coordinator's setting)
+    if any(limit.name == pool for limit in storage.get_pool_limits()):
+        return True
+    if config.default_pool_limit is None:
+        return False
+    storage.initialize_concurrency_limit_to_default(pool)  # what the executor does for a pool it meets first
+    return True

@@ -34,6 +34,7 @@ from hygge_core.errors import ConfigError
 from hygge_core.home import homes_registry
 from hygge_core.loading import load_project
 from hygge_core.project import EntityPlan, Project
+from hygge_core.sql.pool import close_all as close_all_pools
 from hygge_core.store import stores_registry
 from hygge_dagster import constants as c
 from hygge_dagster.code_location import project_definitions
@@ -69,13 +70,14 @@ def materialize_entities(
     concurrency = max_concurrent or project.config.concurrency
     kind = "in_process" if concurrency == 1 else None
     modules = type_modules(plans)
-    args = (str(project.config_file), kind, concurrency, modules)
-    job_def = reconstruct_job(*args)
+    args = (str(project.config_file), kind, concurrency, modules, discovered_names(project))
+    job_def = _JOBS[args] = project_job(project, kind, concurrency, modules)  # Dagster reconstructs it here: no reload
     steps = entity_steps(job_def, plans)
     apply_pool_limits(instance, project)
     run_tags = dict(tags or {})
     if run_type is not None:
         run_tags[c.RUN_TYPE_TAG] = run_type
+    close_all_pools()  # discovery's connections: the steps open their own, and pool_size counts them all
     started = time.perf_counter()
     job = build_reconstructable_job(__name__, reconstruct_job.__name__, reconstructable_args=args)
     with execute_job(
@@ -90,13 +92,38 @@ def materialize_entities(
     return read_report(instance, run_id, success, time.perf_counter() - started, steps)
 
 
-def reconstruct_job(config_file: str, kind: str | None, max_concurrent: int, modules: tuple[str, ...]) -> JobDefinition:
-    """Build the project's asset job; step processes call this with the same arguments."""
-    for module in modules:
-        importlib.import_module(module)
-    project = load_project(config_file)
+_JOBS: dict[tuple[object, ...], JobDefinition] = {}
+"""Jobs this process already built, by ``reconstruct_job`` arguments: one project load per process."""
+
+DiscoveredNames = tuple[tuple[str, tuple[str, ...]], ...]
+
+
+def reconstruct_job(
+    config_file: str, kind: str | None, max_concurrent: int, modules: tuple[str, ...], discovered: DiscoveredNames = ()
+) -> JobDefinition:
+    """Build the project's asset job; step processes call this with the same arguments.
+
+    ``discovered`` carries the names the parent's discovery found, so a step process
+    plans the same entities without querying the catalog again.
+    """
+    args = (config_file, kind, max_concurrent, modules, discovered)
+    if args not in _JOBS:
+        for module in modules:
+            importlib.import_module(module)
+        project = load_project(config_file, discovered=dict(discovered))
+        _JOBS[args] = project_job(project, kind, max_concurrent, modules)
+    return _JOBS[args]
+
+
+def discovered_names(project: Project) -> DiscoveredNames:
+    """``Project.discovered`` in a form Dagster can pass to step processes (plain, hashable tuples)."""
+    return tuple((flow, tuple(names)) for flow, names in sorted(project.discovered.items()))
+
+
+def project_job(project: Project, kind: str | None, max_concurrent: int, modules: tuple[str, ...]) -> JobDefinition:
+    """The asset job over every entity of ``project``, with the executor for this run."""
     executor = build_executor(project.config.dagster, max_concurrent=max_concurrent, kind=kind, extra_preload=modules)
-    defs = project_definitions(project, executor=executor, schedules=False, sensors=False)
+    defs = project_definitions(project, executor=executor, schedules=False, sensors=False, concurrency=max_concurrent)
     # A named job over every asset: the implicit job's reserved name cannot be reconstructed by pointer.
     job = define_asset_job(RUN_JOB_NAME, selection=AssetSelection.all(), executor_def=executor)
     return Definitions.merge(defs, Definitions(jobs=[job])).resolve_job_def(RUN_JOB_NAME)

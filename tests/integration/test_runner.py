@@ -47,5 +47,8 @@ def test_unexpected_error_fails_only_its_entity(write_project):
     assert by_key["good/numbers"].status == "success"
     assert pq.read_table(root / "lake" / "numbers").select(["n"]).equals(table)
     assert by_key["buggy/buggy"].status == "failed"
-    assert by_key["buggy/buggy"].error == "a bug in a home" and by_key["buggy/buggy"].error_type == "RuntimeError"
+    assert (
+        by_key["buggy/buggy"].error == "unexpected RuntimeError: a bug in a home"
+        and by_key["buggy/buggy"].error_type == "RuntimeError"
+    )
     assert not (root / "lake" / "buggy" / "buggy").exists()

@@ -47,12 +47,14 @@ def big_table(rows: int) -> pa.Table:
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Path:
-    """``files/items`` published once (1,000 "old" rows), its source then replaced by a big "new" one."""
-    root = write_project_at(
-        tmp_path / "project",
-        project_yaml(store={"row_group_rows": 2000, "file_rows": 10_000}, flow={"retries": {"max": 2, "delay": "0s"}}),
-    )
+def project(tmp_path: Path, request: pytest.FixtureRequest) -> Path:
+    """``files/items`` published once (1,000 "old" rows), its source then replaced by a big "new" one.
+
+    In its own Dagster step, or in a step shared by its flow (``dagster: {step: flow}``),
+    where it loads on a worker thread that the signal never reaches directly.
+    """
+    flow = {"retries": {"max": 2, "delay": "0s"}, "dagster": {"step": getattr(request, "param", "entity")}}
+    root = write_project_at(tmp_path / "project", project_yaml(store={"row_group_rows": 2000, "file_rows": 10_000}, flow=flow))
     source = root / "home" / "items" / "part-0.parquet"
     write_source(source, make_table(range(1000), "old"))
     assert hygge_core.run_entity(hygge_core.load_project(root).entity("files/items")).published
@@ -100,6 +102,10 @@ CASES = [
 ]
 
 
+STEP_MODES = pytest.mark.parametrize("project", ["entity", "flow"], ids=["own-step", "shared-step"], indirect=True)
+
+
+@STEP_MODES
 @pytest.mark.parametrize(("concurrency", "signum", "target"), CASES)
 def test_a_signal_mid_write_stops_the_run_and_keeps_the_previous_version(
     project: Path, concurrency: str, signum: signal.Signals, target: str
@@ -239,6 +245,7 @@ STALL_HOOK = textwrap.dedent(
 )
 
 
+@STEP_MODES
 @pytest.mark.parametrize(
     ("concurrency", "signum"),
     [pytest.param("2", signal.SIGTERM, id="multiprocess-SIGTERM"), pytest.param("1", signal.SIGINT, id="in-process-SIGINT")],
