@@ -1,7 +1,8 @@
-"""Where the CLI's Dagster runs are recorded, shared by ``hygge start`` and ``hygge dev``.
+"""Where the CLI's Dagster runs are recorded, shared by ``hygge start``, ``hygge dev`` and the Dagster CLI.
 
 ``$DAGSTER_HOME`` wins; otherwise a project-local ``.dagster`` folder, so the runs
-``hygge start`` makes are the ones ``hygge dev`` shows.
+``hygge start`` makes are the ones ``hygge dev`` shows. ``hygge init`` creates that folder, so the
+README's ``DAGSTER_HOME=$PWD/.dagster dg launch ...`` names the same instance from the first command on.
 """
 
 from __future__ import annotations
@@ -9,16 +10,21 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+SETTINGS = "# Written by hygge for this project's runs; edit freely.\ntelemetry:\n  enabled: false\n"
+
 
 def dagster_home(project_root: Path) -> Path:
-    """``$DAGSTER_HOME`` when set, else a project-local ``.dagster`` folder (created)."""
+    """``$DAGSTER_HOME`` when set, else the project's own ``.dagster`` folder (created)."""
     if "DAGSTER_HOME" in os.environ:
         return Path(os.environ["DAGSTER_HOME"])
+    return project_dagster_home(project_root)
+
+
+def project_dagster_home(project_root: Path) -> Path:
+    """``<project>/.dagster`` with a ``dagster.yaml``, created when missing (an existing one is never rewritten)."""
     home = project_root / ".dagster"
     home.mkdir(exist_ok=True)
     settings = home / "dagster.yaml"
     if not settings.exists():
-        settings.write_text(
-            "# Written by hygge for this project's runs; edit freely.\ntelemetry:\n  enabled: false\n", encoding="utf-8"
-        )
+        settings.write_text(SETTINGS, encoding="utf-8")
     return home

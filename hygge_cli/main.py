@@ -12,6 +12,7 @@ from hygge_core.errors import ConfigError, HyggeError
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hygge", description="Move tables into a Parquet lake, one Dagster asset per table.")
+    parser.add_argument("--version", action="version", version=f"hygge {installed_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     init = commands.add_parser("init", help="create a project that runs as is")
@@ -48,6 +49,16 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--port", type=int, default=3000)
     dev.add_argument("--host", default="127.0.0.1")
     return parser
+
+
+def installed_version() -> str:
+    """The version pip installed (the package metadata), so it can never drift from pyproject.toml."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("hygge")
+    except PackageNotFoundError:  # imported from a source tree that was never installed
+        return "unknown (not installed)"
 
 
 def _project_option(parser: argparse.ArgumentParser) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from hygge_cli.instance import project_dagster_home
 from hygge_core.errors import ConfigError
 
 HYGGE_YML = """\
@@ -86,6 +87,7 @@ def scaffold(target: Path, *, name: str, force: bool = False) -> list[Path]:
     written = [config, target / ".gitignore"]
     config.write_text(HYGGE_YML.format(name=name), encoding="utf-8")
     (target / ".gitignore").write_text(GITIGNORE, encoding="utf-8")
+    written.append(project_dagster_home(target) / "dagster.yaml")  # the instance hygge start, hygge dev and dg launch share
     for entity, table in sample_tables().items():
         path = target / "data" / "home" / entity / f"{entity}.parquet"
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -47,6 +47,17 @@ def find_project_file(start: Path | str | None = None) -> Path:
     )
 
 
+def read_project_name(config_file: Path, *, environ: Mapping[str, str] | None = None) -> str:
+    """The project's ``name:`` (else its folder's name) without validating or planning the project.
+
+    For naming things before the project loads (``hygge dev``'s code location): planning may connect to
+    databases, and a broken project must still get a name so the UI can show what is wrong with it.
+    """
+    raw = _read_yaml(config_file, environ, [])
+    name = raw.get("name") if isinstance(raw, dict) else None
+    return name if isinstance(name, str) and name.strip() else config_file.parent.name
+
+
 def load_project(
     path: Path | str | None = None,
     *,

@@ -179,55 +179,6 @@ def test_progress_bars_under_a_pseudo_terminal(project: Path):
     assert "\x1b[" in text  # rendered for a terminal
 
 
-def test_dev_serves_the_project_assets_in_the_dagster_ui(project: Path):
-    import json
-    import signal
-    import socket
-    import time
-    import urllib.request
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = {**os.environ}
-    env.pop("DAGSTER_HOME", None)
-    server = subprocess.Popen(
-        [HYGGE, "dev", "--port", str(port)],
-        cwd=project,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        keys: set[tuple[str, ...]] = set()
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline and server.poll() is None:
-            try:
-                request = urllib.request.Request(
-                    f"http://127.0.0.1:{port}/graphql",
-                    data=json.dumps({"query": "{ assetNodes { assetKey { path } } }"}).encode(),
-                    headers={"Content-Type": "application/json"},
-                )
-                with urllib.request.urlopen(request, timeout=5) as response:
-                    nodes = (json.load(response).get("data") or {}).get("assetNodes") or []
-                keys = {tuple(node["assetKey"]["path"]) for node in nodes}
-                if keys:
-                    break
-            except OSError:
-                pass
-            time.sleep(0.5)
-        assert keys == {("sample_to_lake", "customers"), ("sample_to_lake", "orders")}
-        assert (project / ".dagster").is_dir()  # the project-local Dagster home `hygge start` uses too
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
-
-
 def test_run_type_overrides_append_only_new_files_then_replace(project: Path):
     import pyarrow as pa
 
