@@ -15,7 +15,8 @@ Public API (what the ``hygge`` CLI and users call):
   that run uses it.
 * ``DagsterHyggeTranslator`` / ``HyggeEntityData``: override ``get_asset_spec`` to change keys,
   groups, owners, tags, automation.
-* ``HyggeProjectComponent``: the ``dg`` component (``defs.yaml`` with ``project:``).
+* ``HyggeProjectComponent``: the ``dg`` component (``defs.yaml`` with ``project:`` and an optional ``translation:``
+  block; ``dg scaffold defs hygge_dagster.HyggeProjectComponent NAME`` writes one that loads).
 """
 
 from hygge_dagster.assets import build_hygge_asset_specs, build_hygge_assets
