@@ -140,7 +140,7 @@ def test_dev_serves_one_location_named_after_the_project_without_dagster_warning
     output = server.output
     assert "Serving dagster-webserver" in output
     # `dagster dev` printed "SupersessionWarning: Function `dev_command` is superseded ... Use 'dg dev' instead."
-    assert "superseded" not in output.lower() and "Warning:" not in output, output
+    assert "superseded" not in output.lower() and "SupersessionWarning" not in output, output
 
 
 @pytest.mark.slow
