@@ -43,10 +43,11 @@ from hygge_dagster.code_location import project_definitions
 from hygge_dagster.component_scaffold import HyggeProjectScaffolder
 from hygge_dagster.translator import DagsterHyggeTranslator, HyggeEntityData
 
-PROJECT_HELP = (
-    "The hygge project: its hygge.yml, or the folder holding it. A relative path is relative to this defs.yaml's "
-    "folder; write '{{ context.project_root }}/...' to start from the dg project root (what `dg scaffold defs` writes)."
+RELATIVE_PATHS = (
+    "A relative path is relative to this defs.yaml's folder; write '{{ context.project_root }}/...' to start from the "
+    "dg project root (what `dg scaffold defs` writes)."
 )
+PROJECT_HELP = f"The hygge project: its hygge.yml, or the folder holding it. {RELATIVE_PATHS}"
 TRANSLATION_HELP = (
     "Changes to every entity's asset spec, applied over hygge's default (key [flow, entity], group = flow, kinds, "
     "tags, owners, freshness from hygge.yml). Takes the AssetSpec attributes key, key_prefix, group_name, tags, owners, "
@@ -109,9 +110,7 @@ class HyggeProjectComponent(Component, Resolvable):
                 if (path / name).is_file():
                     return path / name
             raise ConfigError(f"{self._where(context)}: project: {self.project!r} is the folder {path}, which holds no hygge.yml")
-        raise ConfigError(
-            f"{self._where(context)}: project: {self.project!r} is {path}, which does not exist. {PROJECT_HELP.split('. ', 1)[1]}"
-        )
+        raise ConfigError(f"{self._where(context)}: project: {self.project!r} is {path}, which does not exist. {RELATIVE_PATHS}")
 
     @staticmethod
     def _where(context: ComponentLoadContext) -> str:

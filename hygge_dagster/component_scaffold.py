@@ -10,6 +10,7 @@ import os
 import sys
 from pathlib import Path
 
+import click
 from dagster.components import Scaffolder, ScaffoldRequest, scaffold_component
 from pydantic import BaseModel, Field
 
@@ -46,7 +47,7 @@ def project_attribute(root: Path, given: str | None) -> str:
         found = find_hygge_projects(root)
         if len(found) > 1:
             listed = ", ".join(str(path.relative_to(root)) for path in found)
-            raise ValueError(f"several hygge projects under {root} ({listed}); pick one with --project PATH")
+            raise click.UsageError(f"several hygge projects under {root} ({listed}); pick one with --project PATH")
         if not found:
             print(
                 f"hygge: no hygge.yml in {root} or a folder directly under it; defs.yaml names {root / 'hygge.yml'}. "

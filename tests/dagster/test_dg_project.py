@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pyarrow.parquet as pq
 import pytest
 from dagster import AssetKey, DagsterInstance
@@ -127,7 +128,7 @@ def test_scaffolder_refuses_to_guess_between_projects(tmp_path: Path) -> None:
         (tmp_path / name).mkdir()
         (tmp_path / name / "hygge.yml").write_text("name: x\n")
     with pytest.raises(
-        ValueError, match=r"several hygge projects under .* \(a/hygge.yml, b/hygge.yml\); pick one with --project PATH"
+        click.UsageError, match=r"several hygge projects under .* \(a/hygge.yml, b/hygge.yml\); pick one with --project PATH"
     ):
         project_attribute(tmp_path, None)
 
