@@ -1,4 +1,8 @@
-"""Definitions for a whole hygge project: assets, schedules, sensors and the configured executor."""
+"""Definitions for a whole hygge project: assets, schedules, sensors, the configured executor and the run job.
+
+The run job (``hygge_entities``, every entity asset) is the job ``hygge start`` runs;
+it is part of the code location so the UI can show and re-execute those runs.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,11 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from dagster import AssetSpec, Definitions, ExecutorDefinition
+from dagster import AssetSelection, AssetSpec, Definitions, ExecutorDefinition, define_asset_job
 
 from hygge_core.loading import load_project
 from hygge_core.project import Project
+from hygge_dagster import constants as c
 from hygge_dagster.assets import build_entity_assets, build_source_assets
 from hygge_dagster.executor import build_executor
 from hygge_dagster.schedules import build_schedules
@@ -51,9 +56,17 @@ def project_definitions(
     specs_by_flow: dict[str, list[AssetSpec]] = {}
     for plan in project.plans:
         specs_by_flow.setdefault(plan.flow, []).append(specs_by_key[plan.key])
+    executor = executor or build_executor(project.config.dagster, max_concurrent=concurrency or project.config.concurrency)
+    run_job = define_asset_job(
+        c.RUN_JOB_NAME,
+        selection=AssetSelection.assets(*(spec.key for spec in specs_by_key.values())),
+        description=f"Every entity of hygge project {project.name!r}: the job `hygge start` runs (select entities to run some).",
+        executor_def=executor,
+    )
     return Definitions(
         assets=[*entity_assets.assets, *build_source_assets(project)],
         schedules=build_schedules(project, specs_by_flow) if schedules else [],
         sensors=build_sensors(project, specs_by_key) if sensors else [],
-        executor=executor or build_executor(project.config.dagster, max_concurrent=concurrency or project.config.concurrency),
+        jobs=[run_job],
+        executor=executor,
     )

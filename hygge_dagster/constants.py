@@ -34,6 +34,9 @@ META_PUBLISHED = "hygge/published"
 META_ATTEMPT = "hygge/attempt"
 META_ERROR_TYPE = "hygge/error_type"
 
+# The job over every entity asset: what `hygge start` runs, and what the UI re-executes (in the code location).
+RUN_JOB_NAME = "hygge_entities"
+
 # Dagster's own run tags on a re-execution (``dagster._core.storage.tags``; spelled out to stay off private modules).
 PARENT_RUN_ID_TAG = "dagster/parent_run_id"
 RESUME_RETRY_TAG = "dagster/is_resume_retry"

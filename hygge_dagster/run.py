@@ -18,16 +18,17 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from dagster import (
-    AssetSelection,
     DagsterInstance,
     DagsterRunStatus,
-    Definitions,
     JobDefinition,
     RunsFilter,
     build_reconstructable_job,
-    define_asset_job,
-    execute_job,
 )
+
+# Dagster has no public way to run a job with a remote origin (execute_job leaves it empty); these are the
+# pieces execute_job itself uses, on the pinned Dagster version.
+from dagster._core.execution.api import execute_run
+from dagster._core.remote_origin import RegisteredCodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin
 
 from hygge_core.config import RUN_TYPES, RunType
 from hygge_core.errors import ConfigError
@@ -42,7 +43,7 @@ from hygge_dagster.executor import build_executor
 from hygge_dagster.outcomes import EntitiesRunReport, EntityStep, RunEventReader
 from hygge_dagster.pools import apply_pool_limits
 
-RUN_JOB_NAME = "hygge_entities"
+SINGLETON_REPOSITORY_NAME = "__repository__"  # the repository name Dagster gives a code location's Definitions
 
 
 def materialize_entities(
@@ -79,15 +80,19 @@ def materialize_entities(
         run_tags[c.RUN_TYPE_TAG] = run_type
     close_all_pools()  # discovery's connections: the steps open their own, and pool_size counts them all
     started = time.perf_counter()
-    job = build_reconstructable_job(__name__, reconstruct_job.__name__, reconstructable_args=args)
-    with execute_job(
-        job,
-        instance=instance,
-        tags=run_tags,
+    selection = frozenset(step.asset_key for step in steps)
+    job = build_reconstructable_job(__name__, reconstruct_job.__name__, reconstructable_args=args).get_subset(
+        asset_selection=selection
+    )
+    run = instance.create_run_for_job(
+        job_def=job.get_definition(),
         run_config=dict(run_config or {}),
-        asset_selection=[step.asset_key for step in steps],
-        raise_on_error=False,
-    ) as result:
+        tags=run_tags,
+        asset_selection=selection,
+        job_code_origin=job.get_python_origin(),
+        remote_job_origin=code_location_job_origin(project),
+    )
+    with execute_run(job, run, instance, raise_on_error=False) as result:
         run_id, success = result.run_id, result.success
     return read_report(instance, run_id, success, time.perf_counter() - started, steps)
 
@@ -124,9 +129,18 @@ def project_job(project: Project, kind: str | None, max_concurrent: int, modules
     """The asset job over every entity of ``project``, with the executor for this run."""
     executor = build_executor(project.config.dagster, max_concurrent=max_concurrent, kind=kind, extra_preload=modules)
     defs = project_definitions(project, executor=executor, schedules=False, sensors=False, concurrency=max_concurrent)
-    # A named job over every asset: the implicit job's reserved name cannot be reconstructed by pointer.
-    job = define_asset_job(RUN_JOB_NAME, selection=AssetSelection.all(), executor_def=executor)
-    return Definitions.merge(defs, Definitions(jobs=[job])).resolve_job_def(RUN_JOB_NAME)
+    return defs.resolve_job_def(c.RUN_JOB_NAME)
+
+
+def code_location_job_origin(project: Project) -> RemoteJobOrigin:
+    """Where the UI finds this run's job: the run job of the code location named after the project.
+
+    ``hygge dev`` names its code location after the project, and the code location holds the
+    same ``hygge_entities`` job, so the UI shows these runs under it and can re-execute them
+    (a run without a remote origin cannot be re-executed: "Pipeline not found").
+    """
+    repository = RemoteRepositoryOrigin(RegisteredCodeLocationOrigin(project.name), SINGLETON_REPOSITORY_NAME)
+    return RemoteJobOrigin(repository, c.RUN_JOB_NAME)
 
 
 def type_modules(plans: Sequence[EntityPlan]) -> tuple[str, ...]:

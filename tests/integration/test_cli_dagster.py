@@ -185,3 +185,62 @@ def test_readme_dagster_cli_example_runs_on_the_project_instance(project: Path) 
         server.wait_until_loaded()
         runs = _post(server.port, "{ runsOrError { ... on Runs { results { runId status } } } }")["data"]["runsOrError"]
     assert runs["results"] == [{"runId": run.run_id, "status": "SUCCESS"}]
+
+
+REEXECUTE = """mutation {{ launchPipelineReexecution(reexecutionParams: {{parentRunId: "{run_id}", strategy: {strategy}}}) {{
+  __typename ... on LaunchRunSuccess {{ run {{ runId }} }} ... on PythonError {{ message }} ... on InvalidSubsetError {{ message }}
+}} }}"""
+RUN_QUERY = (
+    '{{ runOrError(runId: "{run_id}") {{ ... on Run {{ status pipelineName repositoryOrigin {{ repositoryLocationName }} }} }} }}'
+)
+
+
+def _materialized(instance: DagsterInstance, run_id: str) -> set[str]:
+    return {
+        "/".join(entry.dagster_event.asset_key.path)
+        for entry in instance.all_logs(run_id)
+        if entry.dagster_event is not None and entry.dagster_event.event_type_value == "ASSET_MATERIALIZATION"
+    }
+
+
+@pytest.mark.slow
+def test_a_hygge_start_run_is_re_executed_from_failure_in_the_ui(project: Path) -> None:
+    """The run ``hygge start`` made belongs to the UI's code location, and "re-execute from failure" loads only what failed.
+
+    Both entities share one step (``step: flow``); ``orders`` fails on a corrupt source file, is repaired,
+    and the re-execution launched over GraphQL materialises ``orders`` alone.
+    """
+    config = project / "hygge.yml"
+    config.write_text(config.read_text().replace("    run_type: full_drop", "    run_type: full_drop\n    dagster: {step: flow}"))
+    source = project / "data" / "home" / "orders" / "orders.parquet"
+    good = source.read_bytes()
+    source.write_bytes(b"PAR1 not really parquet PAR1")
+    failed = subprocess.run([HYGGE, "start"], cwd=project, env=_env(), capture_output=True, text=True)
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "sample_to_lake/orders" in failed.stdout and "FAILED" in failed.stdout
+    source.write_bytes(good)
+    customers_before = sorted((project / "lake" / "customers").glob("*.parquet"))
+    with DagsterInstance.from_ref(InstanceRef.from_dir(str(project / ".dagster"))) as instance:
+        (parent,) = instance.get_runs()
+        assert _materialized(instance, parent.run_id) == {"sample_to_lake/customers"}
+    with dev_server(project) as server:
+        server.wait_until_loaded()
+        shown = _post(server.port, RUN_QUERY.format(run_id=parent.run_id))["data"]["runOrError"]
+        assert shown == {
+            "status": "FAILURE",
+            "pipelineName": "hygge_entities",
+            "repositoryOrigin": {"repositoryLocationName": "my_lake"},
+        }
+        answer = _post(server.port, REEXECUTE.format(run_id=parent.run_id, strategy="FROM_FAILURE"))
+        launched = answer["data"]["launchPipelineReexecution"]
+        assert launched["__typename"] == "LaunchRunSuccess", answer
+        child_id = launched["run"]["runId"]
+        status = None
+        while status not in ("SUCCESS", "FAILURE", "CANCELED"):  # ends when the run does; the server bounds it
+            time.sleep(0.5)
+            status = _post(server.port, RUN_QUERY.format(run_id=child_id))["data"]["runOrError"]["status"]
+        assert status == "SUCCESS", server.output[-3000:]
+    with DagsterInstance.from_ref(InstanceRef.from_dir(str(project / ".dagster"))) as instance:
+        assert _materialized(instance, child_id) == {"sample_to_lake/orders"}
+    assert pq.read_table(sorted((project / "lake" / "orders").glob("*.parquet"))).equals(pq.read_table(source))
+    assert sorted((project / "lake" / "customers").glob("*.parquet")) == customers_before  # not loaded again
