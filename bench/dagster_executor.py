@@ -9,7 +9,8 @@ step processes, event writes.
   wall seconds per entity for in-process, multiprocess+forkserver (hygge preloaded) and
   multiprocess+spawn, each with its ratio to in-process measured in the same repetition.
 * ``throughput``: n entities of ``--rows`` rows each, all allowed to run at once
-  (``max_concurrent = n``, forkserver), against the same n entities in process.
+  (``concurrency`` n), per step mode (a step per entity, one step for the flow) and executor
+  (in process, forkserver).
 
 Methods are interleaved within each repetition (the machine is shared); figures are medians.
 
@@ -48,7 +49,9 @@ if __name__ == "__main__":
 """
 
 
-def make_project(folder: Path, entities: int, rows: int, start_method: str) -> Path:
+def make_project(
+    folder: Path, entities: int, rows: int, start_method: str, *, step: str = "entity", executor: str | None = None
+) -> Path:
     src = folder / "src"
     table = pa.table(
         {
@@ -61,13 +64,16 @@ def make_project(folder: Path, entities: int, rows: int, start_method: str) -> P
         (src / f"e{i:02d}").mkdir(parents=True)
         pq.write_table(table, src / f"e{i:02d}" / "part.parquet", row_group_size=100_000)
     names = ", ".join(f"e{i:02d}" for i in range(entities))
+    chosen_executor = f", executor: {executor}" if executor else ""
     (folder / "hygge.yml").write_text(
         "name: bench\n"
-        f"dagster: {{start_method: {start_method}}}\n"
+        f"concurrency: {max(1, min(entities, 16))}\n"
+        f"dagster: {{start_method: {start_method}{chosen_executor}}}\n"
         "flows:\n"
         "  f:\n"
         f"    home: {{type: parquet, path: {src}}}\n"
         "    store: {type: parquet, path: lake}\n"
+        f"    dagster: {{step: {step}}}\n"
         f"    entities: [{names}]\n"
     )
     return folder / "hygge.yml"
@@ -104,21 +110,35 @@ def overhead(scratch: Path, child: Path, entities: int, reps: int) -> None:
         print(f"| {name} | {wall:.2f} | {wall / entities:.2f} | {wall / base:.1f}x | {cost} |")
 
 
+THROUGHPUT_MODES = (
+    # (label, step, explicit executor, max_concurrent: None = n)
+    ("step: entity, in process", "entity", None, 1),
+    ("step: entity, forkserver", "entity", None, None),
+    ("step: flow, in process (hygge's choice for a one-step run)", "flow", None, None),
+    ("step: flow, forkserver (executor: multiprocess)", "flow", "multiprocess", None),
+)
+
+
 def throughput(scratch: Path, child: Path, rows: int, reps: int) -> None:
-    print(f"\nn entities of {rows:,} rows each; forkserver with max_concurrent = n against in-process (serial)\n")
-    print("| n | in-process wall s | in-process rows/s | forkserver wall s | forkserver rows/s | forkserver / in-process |")
-    print("|---|---|---|---|---|---|")
+    print(f"\nn entities of {rows:,} rows each, concurrency n; rows/s of the whole run (median of {reps})\n")
+    print("| n | " + " | ".join(label for label, *_ in THROUGHPUT_MODES) + " |")
+    print("|---|" + "---|" * len(THROUGHPUT_MODES))
     for n in (2, 4, 8, 16):
-        folder = scratch / f"throughput-{n}"
-        folder.mkdir()
-        project = make_project(folder, n, rows, "forkserver")
-        serial, parallel = [], []
-        for _ in range(reps):
-            serial.append(run_once(project, 1, child))
-            parallel.append(run_once(project, n, child))
-        s, p = statistics.median(serial), statistics.median(parallel)
+        projects = []
+        for index, (_, step, executor, _) in enumerate(THROUGHPUT_MODES):
+            folder = scratch / f"throughput-{n}-{index}"
+            folder.mkdir()
+            projects.append(make_project(folder, n, rows, "forkserver", step=step, executor=executor))
+        walls: list[list[float]] = [[] for _ in THROUGHPUT_MODES]
+        for rep in range(reps):
+            order = list(range(len(THROUGHPUT_MODES)))
+            order = order[rep % len(order) :] + order[: rep % len(order)]  # rotate: the machine is shared
+            for index in order:
+                max_concurrent = THROUGHPUT_MODES[index][3] or n
+                walls[index].append(run_once(projects[index], max_concurrent, child))
         total = n * rows
-        print(f"| {n} | {s:.2f} | {total / s:,.0f} | {p:.2f} | {total / p:,.0f} | {s / p:.2f}x |")
+        cells = [f"{total / statistics.median(w):,.0f} rows/s ({statistics.median(w):.2f} s)" for w in walls]
+        print(f"| {n} | " + " | ".join(cells) + " |", flush=True)
 
 
 def main() -> None:

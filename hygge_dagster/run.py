@@ -42,6 +42,7 @@ from hygge_dagster.code_location import project_definitions
 from hygge_dagster.executor import build_executor
 from hygge_dagster.outcomes import EntitiesRunReport, EntityStep, RunEventReader
 from hygge_dagster.pools import apply_pool_limits
+from hygge_dagster.steps import step_groups
 
 SINGLETON_REPOSITORY_NAME = "__repository__"  # the repository name Dagster gives a code location's Definitions
 
@@ -69,7 +70,7 @@ def materialize_entities(
     if not plans:
         raise ConfigError("no entities selected to run")
     concurrency = max_concurrent or project.config.concurrency
-    kind = "in_process" if concurrency == 1 else None
+    kind = executor_kind(project, plans, concurrency)
     modules = type_modules(plans)
     args = (str(project.config_file), kind, concurrency, modules, discovered_names(project))
     job_def = _JOBS[args] = project_job(project, kind, concurrency, modules)  # Dagster reconstructs it here: no reload
@@ -78,7 +79,8 @@ def materialize_entities(
     run_tags = dict(tags or {})
     if run_type is not None:
         run_tags[c.RUN_TYPE_TAG] = run_type
-    close_all_pools()  # discovery's connections: the steps open their own, and pool_size counts them all
+    if kind != "in_process":
+        close_all_pools()  # discovery's connections: step processes open their own, and pool_size counts them all
     started = time.perf_counter()
     selection = frozenset(step.asset_key for step in steps)
     job = build_reconstructable_job(__name__, reconstruct_job.__name__, reconstructable_args=args).get_subset(
@@ -101,6 +103,21 @@ _JOBS: dict[tuple[object, ...], JobDefinition] = {}
 """Jobs this process already built, by ``reconstruct_job`` arguments: one project load per process."""
 
 DiscoveredNames = tuple[tuple[str, tuple[str, ...]], ...]
+
+
+def executor_kind(project: Project, plans: Sequence[EntityPlan], concurrency: int) -> str | None:
+    """``in_process`` when more processes cannot help this run, else ``None`` (the project's executor).
+
+    One entity at a time, or a run that is one step (a shared step carrying every selected
+    entity, or a single entity): a step process and the forkserver that starts it would
+    add seconds and hundreds of MB and run nothing in parallel. A project that sets
+    ``dagster: {executor: ...}`` explicitly gets that executor whenever ``concurrency`` > 1.
+    """
+    if concurrency == 1:
+        return "in_process"
+    if "executor" not in project.config.dagster.model_fields_set and len(step_groups(project, plans)) == 1:
+        return "in_process"
+    return None
 
 
 def reconstruct_job(

@@ -17,9 +17,11 @@ interrupt goes on to Dagster.
 from __future__ import annotations
 
 import queue
+import signal
 import threading
 import time
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from dagster import AssetExecutionContext, AssetKey, DagsterEventType, DagsterRun, Failure, MetadataValue
@@ -134,19 +136,36 @@ def _join(workers: list[threading.Thread], timeout: float | None) -> None:
 
 
 def _wait_for_stop(workers: list[threading.Thread], grace: float) -> None:
-    """Give stopping workers time to remove their staging, through further signals.
+    """Give stopping workers time to remove their staging, deaf to further signals meanwhile.
 
-    Ctrl-C reaches every process of the group, and the executor may interrupt its
-    step again: leaving now would end the process with a worker half way through its
-    clean-up, so later interrupts only cut the grace short once it is used up.
+    Ctrl-C reaches every process of the group and the executor interrupts its step
+    again: an interrupt raised here would end the process with a worker half way
+    through its clean-up (a daemon thread dies with the process), leaving its staging.
     """
-    deadline = time.monotonic() + grace
-    while any(thread.is_alive() for thread in workers) and time.monotonic() < deadline:
-        try:
-            for thread in workers:
-                thread.join(max(0.0, deadline - time.monotonic()))
-        except BaseException:  # noqa: BLE001, S112  (a repeated interrupt: the first one is re-raised by the caller)
-            continue
+    with _signals_ignored():
+        deadline = time.monotonic() + grace
+        for thread in workers:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+
+@contextmanager
+def _signals_ignored() -> Iterator[None]:
+    """SIGINT and SIGTERM do nothing inside (Dagster's own interrupts are raised through them), on the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    for signum in previous:
+        signal.signal(signum, _ignore)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _ignore(signum: int, frame: object) -> None:
+    """A Python-level handler that does nothing (``SIG_IGN`` would also silence Dagster's ``interrupt_main``)."""
 
 
 def _shared_failure(failed: Mapping[str, str], *, total: int) -> Failure:

@@ -25,7 +25,10 @@ pytestmark = pytest.mark.slow  # multiprocess runs start step processes
 NAMES = ["a", "b", "c", "d", "e", "f"]
 
 
-def flow_yaml(*, step: str = "flow", bad: str | None = None, extra: str = "", names: list[str] = NAMES) -> str:
+def flow_yaml(
+    *, step: str = "flow", bad: str | None = None, extra: str = "", names: list[str] = NAMES, executor: str = "multiprocess"
+) -> str:
+    """One flow of test_memory entities; the executor is explicit, so a one-step run still uses processes."""
     entities = "\n".join(
         f"              - name: {name}\n                home: {{rows: {100 * (i + 1)}, fail_with: boom in {name}}}"
         if name == bad
@@ -35,6 +38,7 @@ def flow_yaml(*, step: str = "flow", bad: str | None = None, extra: str = "", na
     return f"""
         name: shared
         concurrency: 4
+        dagster: {{executor: {executor}}}
         flows:
           fl:
             home: {{type: test_memory, batch_rows: 50}}
@@ -151,6 +155,7 @@ def test_a_shared_step_holds_one_pool_slot_per_running_entity(write_project, tmp
         f"""
         name: pooled
         concurrency: 2
+        dagster: {{executor: multiprocess}}
         connections:
           db: {{type: postgres, server: localhost, database: nothing, pool_size: 1}}
         flows:
@@ -186,6 +191,23 @@ def test_in_process_runs_share_steps_too(write_project) -> None:
         lines = [e.user_message for e in instance.all_logs(report.run_id) if "thread(s)" in (e.user_message or "")]
         assert any("on 1 thread(s)" in line for line in lines), lines
     assert [o.rows for o in report.entities] == [100 * (i + 1) for i in range(len(NAMES))]
+
+
+def test_a_one_step_run_stays_in_process_unless_the_project_names_its_executor(write_project) -> None:
+    """A run that is one shared step gains nothing from a forkserver and a step process: it runs in process."""
+    engines = {}
+    for executor in ("default", "multiprocess"):
+        text = flow_yaml()
+        text = text.replace("        dagster: {executor: multiprocess}\n", "") if executor == "default" else text
+        project = load_project(write_project(text))
+        with instance_for_test() as instance:
+            report = materialize_entities(project, project.plans, instance=instance, max_concurrent=4)
+            assert report.success
+            engines[executor] = " ".join(
+                e.message or "" for e in instance.all_logs(report.run_id) if e.dagster_event_type == DagsterEventType.ENGINE_EVENT
+            )
+    assert "Executing steps in process" in engines["default"] and "Multiprocess executor" not in engines["default"]
+    assert "Multiprocess executor" in engines["multiprocess"]
 
 
 def test_auto_gives_a_few_entities_a_step_each_and_many_one_shared_step(write_project) -> None:

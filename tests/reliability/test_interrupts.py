@@ -54,7 +54,9 @@ def project(tmp_path: Path, request: pytest.FixtureRequest) -> Path:
     where it loads on a worker thread that the signal never reaches directly.
     """
     flow = {"retries": {"max": 2, "delay": "0s"}, "dagster": {"step": getattr(request, "param", "entity")}}
-    root = write_project_at(tmp_path / "project", project_yaml(store={"row_group_rows": 2000, "file_rows": 10_000}, flow=flow))
+    text = project_yaml(store={"row_group_rows": 2000, "file_rows": 10_000}, flow=flow)
+    # Explicit, so the one-entity run uses step processes when --concurrency allows (else hygge runs one step in process).
+    root = write_project_at(tmp_path / "project", text + "dagster: {executor: multiprocess}\n")
     source = root / "home" / "items" / "part-0.parquet"
     write_source(source, make_table(range(1000), "old"))
     assert hygge_core.run_entity(hygge_core.load_project(root).entity("files/items")).published

@@ -196,8 +196,8 @@ def test_discovery_include_exclude_and_a_query_entity(tmp_path, tds_data, tds_se
 def test_in_process_runs_share_pool_size_connections(tmp_path, tds_data, tds_server, certificate, msodbc):
     """With the in-process executor every entity borrows from one pool: the server sees at most pool_size sessions.
 
-    (The default multiprocess executor gives each entity its own process and pool: a login per entity, and the
-    plan's discovery connection stays open beside them; see docs/sql.md.)
+    (The multiprocess executor gives each step process its own pool, so a login per step process; the parent
+    closes the plan's discovery connection before the steps start.)
     """
     for index in range(10):
         write_table(

@@ -289,7 +289,7 @@ class EngineSession:
     def _translated(self, statement: exp.Expression, duck_sql: str, batch_rows: int) -> Iterator[Rows | Count]:
         if isinstance(statement, exp.Query):
             relation = self._execute(lambda: self.cursor.sql(duck_sql))
-            reader = self._execute(lambda: relation.to_arrow_reader(batch_rows))
+            reader = self._execute(lambda: _arrow_reader(relation, batch_rows))
             yield self._rows(statement, reader)
             return
         result = self._execute(lambda: self.cursor.execute(duck_sql))
@@ -436,3 +436,10 @@ def _python_rows(batches: Iterator[pa.RecordBatch]) -> Iterator[list[tuple[Any, 
 
 def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _arrow_reader(relation: duckdb.DuckDBPyRelation, batch_rows: int) -> pa.RecordBatchReader:
+    """DuckDB 2 renamed ``fetch_arrow_reader`` to ``to_arrow_reader`` (the old name warns); the bench extra pins 1.4."""
+    if int(duckdb.__version__.split(".")[0]) >= 2:
+        return relation.to_arrow_reader(batch_rows)
+    return relation.fetch_arrow_reader(batch_rows)
