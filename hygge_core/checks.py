@@ -123,17 +123,27 @@ def _verdict(
 
 
 def _row_count(result: EntityResult) -> CheckResult:
-    """Three counts must agree: the source's window, the rows read, and the rows the destination holds from this run."""
+    """Three counts must agree: the source's window, the rows read, and the rows the destination holds from this run.
+
+    The destination's counts are read back after the commit (Parquet footers, the Delta log);
+    after a full drop the whole table must hold exactly the rows read.
+    """
     problems = []
     if result.rows_published is not None and result.rows_published != result.rows:
         problems.append(f"the destination holds {result.rows_published:,} rows from this run but {result.rows:,} were read")
     if result.source_rows is not None and result.rows != result.source_rows:
         problems.append(f"wrote {result.rows:,} rows but the source reported {result.source_rows:,} for the window")
+    table_rows = result.publish.table_rows if result.publish is not None else None
+    full_drop_differs = result.run_type == "full_drop" and table_rows not in (None, result.rows, result.rows_published)
+    if full_drop_differs and table_rows is not None:  # when it equals rows_published, the first problem says it
+        problems.append(f"after the full drop the table holds {table_rows:,} rows but {result.rows:,} were read")
     metadata: dict[str, Any] = {"rows_written": result.rows}
     if result.source_rows is not None:
         metadata["source_rows"] = result.source_rows
     if result.rows_published is not None:
         metadata["rows_published"] = result.rows_published
+    if table_rows is not None:
+        metadata["rows_in_table"] = table_rows
     if result.source_rows is None and result.rows_published is None:
         return CheckResult(
             "row_count",

@@ -124,6 +124,7 @@ def _run_entity(
         source_rows=source_rows,
         rows_published=published.rows if published else None,
         published=published is not None,
+        publish=published,
     )
     if published is None:
         log.info("nothing new; destination unchanged (%.2fs)", seconds)

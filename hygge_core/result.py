@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import pyarrow as pa
 
 from hygge_core.checks import CheckResult
 from hygge_core.config import RunType
 from hygge_core.state import Watermark
+
+if TYPE_CHECKING:
+    from hygge_core.store import PublishResult
 
 EntityStatus = Literal["success", "skipped", "failed"]
 """``success``: a new version was published; ``skipped``: nothing new, destination unchanged;
@@ -35,6 +38,8 @@ class EntityResult:
     source_rows: int | None = None
     rows_published: int | None = None
     published: bool = False
+    publish: PublishResult | None = None
+    """The store's own account of the commit (rows in the table, URI, version); ``None`` when nothing was published."""
     checks: tuple[CheckResult, ...] = ()
     error: str | None = None
     error_type: str | None = None

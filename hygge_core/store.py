@@ -46,12 +46,24 @@ class StoreConfig(StrictModel):
 
 @dataclass(frozen=True)
 class PublishResult:
-    """What one commit added to the destination. ``rows`` is read back from what was published, not counted on the way in."""
+    """What one commit added to the destination, read back from what was published, not counted on the way in.
+
+    ``rows``: the rows this commit added (the ``row_count`` check reconciles them with the rows read).
+    ``table_rows``: the rows in the whole published version after the commit (Parquet footers,
+    Delta log), what a reader of the table sees; ``None`` when the store cannot tell cheaply.
+    ``uri``: where a reader finds the table, never with credentials; ``None`` when there is no such address.
+    """
 
     files: int
     bytes: int
     rows: int
     destination: str
+    table_rows: int | None = None
+    uri: str | None = None
+
+    def details(self) -> dict[str, int | str]:
+        """Store-specific facts about the commit (e.g. a table version), shown as ``hygge/<name>`` metadata."""
+        return {}
 
 
 class StoreWriter(ABC):

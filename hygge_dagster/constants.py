@@ -21,7 +21,10 @@ META_WATERMARK_COLUMN = "hygge/watermark_column"
 META_KEY_COLUMNS = "hygge/key_columns"
 
 # Materialisation metadata (from the engine's EntityResult).
-META_ROW_COUNT = "dagster/row_count"
+META_ROW_COUNT = "dagster/row_count"  # rows in the published table (what the UI plots), not this run's
+META_ROWS_LOADED = "hygge/rows_loaded"  # rows this run loaded
+META_URI = "dagster/uri"  # where readers find the table (never with credentials)
+META_STORE_PREFIX = "hygge/"  # + a store's own facts, e.g. hygge/delta_version
 META_COLUMN_SCHEMA = "dagster/column_schema"
 META_ROWS_PER_SECOND = "hygge/rows_per_second"
 META_DURATION = "hygge/duration_seconds"

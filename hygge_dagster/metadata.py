@@ -7,13 +7,20 @@ from dagster import MetadataValue, TableColumn, TableSchema
 
 from hygge_core.result import EntityResult
 from hygge_core.state import Watermark
+from hygge_core.store import PublishResult
 from hygge_dagster import constants as c
 
 
 def result_metadata(result: EntityResult, *, attempt: int) -> dict[str, object]:
-    """What a materialisation (or, for an unchanged entity, an observation) records."""
+    """What a materialisation (or, for an unchanged entity, an observation) records.
+
+    ``dagster/row_count`` is the rows in the published table, as the store read them back
+    after its commit: the UI plots it as the table's size, so an incremental append shows
+    the total and a run with nothing new (an observation) records none rather than a dip
+    to zero. This run's rows are ``hygge/rows_loaded``.
+    """
     metadata: dict[str, object] = {
-        c.META_ROW_COUNT: MetadataValue.int(result.rows),
+        c.META_ROWS_LOADED: MetadataValue.int(result.rows),
         c.META_ROWS_PER_SECOND: MetadataValue.float(round(result.rows_per_second, 1)),
         c.META_DURATION: MetadataValue.float(round(result.seconds, 6)),
         c.META_BYTES: MetadataValue.int(result.bytes),
@@ -28,8 +35,23 @@ def result_metadata(result: EntityResult, *, attempt: int) -> dict[str, object]:
     }
     if result.source_rows is not None:
         metadata[c.META_SOURCE_ROWS] = MetadataValue.int(result.source_rows)
+    if result.publish is not None:
+        metadata.update(publish_metadata(result.publish))
     if result.schema is not None:
         metadata[c.META_COLUMN_SCHEMA] = MetadataValue.table_schema(table_schema(result.schema))
+    return metadata
+
+
+def publish_metadata(publish: PublishResult) -> dict[str, object]:
+    """What the store read back after its commit: table rows, address and its own facts (e.g. a Delta version)."""
+    metadata: dict[str, object] = {}
+    if publish.table_rows is not None:
+        metadata[c.META_ROW_COUNT] = MetadataValue.int(publish.table_rows)
+    if publish.uri is not None:
+        metadata[c.META_URI] = MetadataValue.text(publish.uri)
+    for name, value in publish.details().items():
+        key = c.META_STORE_PREFIX + name
+        metadata[key] = MetadataValue.int(value) if isinstance(value, int) else MetadataValue.text(value)
     return metadata
 
 

@@ -204,7 +204,7 @@ class RunEventReader:
             entity=name,
             asset_key=step.asset_key.to_user_string(),
             status=self._status.get(entity, "not_run"),
-            rows=int(_value(metadata, c.META_ROW_COUNT, 0)),
+            rows=int(_value(metadata, c.META_ROWS_LOADED, 0)),
             rows_per_second=float(_value(metadata, c.META_ROWS_PER_SECOND, 0.0)),
             seconds=float(_value(metadata, c.META_DURATION, 0.0)),
             bytes=int(_value(metadata, c.META_BYTES, 0)),

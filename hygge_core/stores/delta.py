@@ -24,6 +24,11 @@ saw. A run killed before its commit leaves the table at its previous version;
 its staging folder is invisible and removed by ``DeltaStore.vacuum`` (or Delta's
 own ``VACUUM``).
 
+After the commit the table's log is read back: the rows this commit added and
+the rows the whole table now holds (``PublishResult.table_rows``, Dagster's
+``dagster/row_count``). Errors and what may be shown of a URI live in
+``hygge_core.stores.delta_errors``.
+
 ``deltalake`` is imported lazily: ``import hygge_core`` must not need it.
 """
 
@@ -35,7 +40,7 @@ import queue
 import re
 import shutil
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -44,13 +49,14 @@ import pyarrow as pa
 from pydantic import Field, SecretStr
 
 from hygge_core.config import RunType
-from hygge_core.errors import StoreError, TransientError
+from hygge_core.errors import StoreError
 from hygge_core.log import get_logger
 from hygge_core.schema import conform
 from hygge_core.schema_change import ReloadAsFullDrop
 from hygge_core.state import EntityState
 from hygge_core.store import PublishResult, Store, StoreConfig, StoreSession, StoreWriter
 from hygge_core.stores import ownership
+from hygge_core.stores.delta_errors import delta_errors, public_uri, redact
 from hygge_core.templates import mentions_entity, substitute_entity
 
 if TYPE_CHECKING:
@@ -63,29 +69,6 @@ STATE_KEY = "hygge"
 STAGING_PREFIX = "hygge-run-"
 SEQUENCE_COLUMN = "__hygge_seq"
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-# storage_options keys whose values are not secret and help a reader of an error message.
-_PUBLIC_OPTIONS = {
-    "aws_endpoint_url",
-    "aws_endpoint",
-    "endpoint_url",
-    "endpoint",
-    "aws_region",
-    "region",
-    "aws_allow_http",
-    "allow_http",
-    "azure_allow_http",
-    "azure_storage_account_name",
-    "account_name",
-    "azure_storage_use_emulator",
-    "azure_use_fabric_endpoint",
-    "use_fabric_endpoint",
-    "azure_storage_endpoint",
-    "azure_endpoint",
-    "timeout",
-    "conditional_put",
-    "aws_conditional_put",
-}
 
 
 def is_uri(path: str) -> bool:
@@ -131,10 +114,13 @@ class DeltaStoreConfig(StoreConfig):
 
 @dataclass(frozen=True)
 class DeltaPublishResult(PublishResult):
-    """A publish plus what Dagster metadata needs: the table's URI and the version this run committed."""
+    """A publish plus the version this run committed and the table's URI as delta-rs is given it."""
 
     version: int = -1
     table_uri: str = ""
+
+    def details(self) -> dict[str, int | str]:
+        return {"delta_version": self.version}
 
 
 class DeltaStore(Store, type_name="delta", config=DeltaStoreConfig):
@@ -148,6 +134,11 @@ class DeltaStore(Store, type_name="delta", config=DeltaStoreConfig):
     @property
     def destination(self) -> str:
         return self.table_uri
+
+    @property
+    def public_uri(self) -> str:
+        """The table's address for metadata and messages: ``file://`` on local disk, never with credentials."""
+        return Path(self.table_uri).absolute().as_uri() if not is_uri(self.table_uri) else public_uri(self.table_uri)
 
     @property
     def is_local(self) -> bool:
@@ -164,16 +155,10 @@ class DeltaStore(Store, type_name="delta", config=DeltaStoreConfig):
         return {key: value.get_secret_value() for key, value in self.config.storage_options.items()}
 
     def redact(self, text: str) -> str:
-        """``text`` with every secret option value replaced, and delta-rs' terminal colours removed."""
-        text = _ANSI.sub("", text)
-        for key, value in self.config.storage_options.items():
-            secret = value.get_secret_value()
-            if key.lower() not in _PUBLIC_OPTIONS and len(secret) >= 4:
-                text = text.replace(secret, "***")
-        return text
+        return redact(text, self.config.storage_options)
 
     def errors(self, action: str) -> delta_errors:
-        return delta_errors(self, action)
+        return delta_errors(key=self.context.key, table_uri=self.table_uri, options=self.config.storage_options, action=action)
 
     def open_table(self) -> DeltaTable | None:
         """The table at its latest version, or ``None`` when there is none yet."""
@@ -457,7 +442,8 @@ class DeltaWriter(StoreWriter):
             custom_metadata={STATE_KEY: {"run_id": self.run_id, "state": state.model_dump(mode="json")}},
             max_commit_retries=0,
         )
-        before = set(_file_sizes(self.table)) if self.table is not None else set()
+        before = set(_log_files(self.table)) if self.table is not None else set()
+        version = self.table.version() + 1 if self.table is not None else 0
         with self.store.errors("commit to"):
             staged = self._staged_log(deltalake) if self.schema is not None else []
             if self.merge_keys and self.schema is not None:
@@ -467,13 +453,22 @@ class DeltaWriter(StoreWriter):
         with self.store.errors("read back"):
             table = self.store.open_table()
             assert table is not None
-            added = {path: size for path, size in _file_sizes(table).items() if path not in before}
+            if table.version() != version:  # someone committed after this run: read this run's version, not theirs
+                table.load_as_version(version)
+            files = _log_files(table)
+        added = {path: file for path, file in files.items() if path not in before}
+        staged_rows = sum(json.loads(add.get("stats") or "{}").get("numRecords", 0) for add in staged)
+        added_rows = _total(file.rows for file in added.values())
         return DeltaPublishResult(
             files=len(added),
-            bytes=sum(added.values()),
-            rows=sum(json.loads(add.get("stats") or "{}").get("numRecords", 0) for add in staged),
+            bytes=sum(file.size for file in added.values()),
+            # From the table's own log after the commit, so the row_count check reconciles against it; a merge
+            # rewrites files that hold earlier rows too, so there the staged rows (the rows it took in) count.
+            rows=staged_rows if self.merge_keys or added_rows is None else added_rows,
             destination=self.store.table_uri,
-            version=self.table.version() + 1 if self.table is not None else 0,
+            table_rows=_total(file.rows for file in files.values()),
+            uri=self.store.public_uri,
+            version=version,
             table_uri=self.store.table_uri,
         )
 
@@ -622,9 +617,29 @@ def _delta_types(schema_json: str) -> dict[str, str]:
     }
 
 
-def _file_sizes(table: DeltaTable) -> dict[str, int]:
+@dataclass(frozen=True)
+class _LogFile:
+    size: int
+    rows: int | None
+    """``None`` when the log has no row count for the file, or rows of it are deleted through a deletion vector."""
+
+
+def _log_files(table: DeltaTable) -> dict[str, _LogFile]:
+    """The data files of the table's loaded version, as its log describes them."""
     actions = pa.table(table.get_add_actions(flatten=True))
-    return dict(zip(actions.column("path").to_pylist(), actions.column("size_bytes").to_pylist(), strict=True))
+    rows = actions.column("num_records").to_pylist()
+    for name in actions.column_names:
+        if name.startswith("deletion_vector"):  # written by other engines: numRecords then counts deleted rows too
+            deleted = actions.column(name).is_valid().to_pylist()
+            rows = [None if gone else count for count, gone in zip(rows, deleted, strict=True)]
+    paths, sizes = actions.column("path").to_pylist(), actions.column("size_bytes").to_pylist()
+    return {path: _LogFile(size, count) for path, size, count in zip(paths, sizes, rows, strict=True)}
+
+
+def _total(counts: Iterable[int | None]) -> int | None:
+    """The sum, or ``None`` when any count is unknown: a partial sum would be a wrong figure, not an estimate."""
+    known = list(counts)
+    return None if None in known else sum(c for c in known if c is not None)
 
 
 def _quote(name: str) -> str:
@@ -641,54 +656,3 @@ def import_deltalake(label: str) -> Any:
     except ImportError as exc:
         raise StoreError(f"{label}: the delta store needs the deltalake package: pip install 'hygge[delta]' ({exc})") from None
     return deltalake
-
-
-class delta_errors:
-    """Turn delta-rs and object-store failures into hygge errors that name the store and never a secret.
-
-    The original exception is not chained: its text may quote a request, and the
-    message already carries what it said (redacted).
-    """
-
-    def __init__(self, store: DeltaStore, action: str) -> None:
-        self.store = store
-        self.action = action
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
-        if exc is None or isinstance(exc, StoreError | TransientError) or not isinstance(exc, Exception):
-            return
-        store, key = self.store, self.store.context.key
-        text = store.redact(str(exc)).strip()
-        detail = " ".join(line.strip().lstrip("↳").strip() for line in text.splitlines() if line.strip())
-        where = f"delta table {store.table_uri}"
-        lowered = detail.lower()
-        if type(exc).__name__ == "CommitFailedError" or "version already exists" in lowered:
-            raise TransientError(
-                f"{key}: another writer committed to {where} during this run, so this run's commit was refused "
-                "(the table is unchanged); it will be retried, or run again"
-            ) from None
-        if "no space left on device" in lowered or "os error 28" in lowered:
-            raise StoreError(
-                f"{key}: disk full: cannot {self.action} {where}; free space and run again; the table is unchanged"
-            ) from None
-        if re.search(
-            r"\b40[13]\b|forbidden|unauthori[sz]ed|signaturedoesnotmatch|authenticationfailed|authorizationfailure|lacked the necessary privileges|invalidaccesskeyid",
-            lowered,
-        ):
-            raise StoreError(
-                f"{key}: access denied: cannot {self.action} {where}; check the credentials in store.storage_options "
-                f"({detail[:400]})"
-            ) from None
-        if any(
-            word in lowered
-            for word in ("connection refused", "error sending request", "tcp connect", "dns error", "timed out", "connect error")
-        ):
-            raise TransientError(
-                f"{key}: cannot reach the object store of {where}; check the endpoint and network ({detail[:400]})"
-            ) from None
-        if "permission denied" in lowered or "os error 13" in lowered:
-            raise StoreError(f"{key}: permission denied: cannot {self.action} {where}; give this user write access") from None
-        raise StoreError(f"{key}: cannot {self.action} {where}: {detail[:600]}") from None

@@ -216,13 +216,23 @@ class ParquetWriter(StoreWriter):
         sizes = {name: (self.version / name).stat().st_size for name in files}
         new_bytes = sum(p.stat().st_size for p in self._new_files)
         # Read back, not counted on the way in: the row_count check reconciles what the files hold.
-        new_rows = sum(pq.read_metadata(p).num_rows for p in self._new_files)
+        with store_errors(self.entity_dir, "read back"):
+            new_rows = sum(pq.read_metadata(p).num_rows for p in self._new_files)
+            # The footers of the carried files too: what a reader of the published folder sees in all.
+            table_rows = new_rows + sum(pq.read_metadata(self.version / name).num_rows for name in self._carried)
         columns = [(f.name, str(f.type)) for f in self.schema] if self.schema is not None else state.columns
         final_state = state.model_copy(update={"files": files, "sizes": sizes, "columns": columns})
         with store_errors(self.entity_dir, "publish"):
             publish.write_commit_record(self.version, final_state.model_dump_json(indent=2))
             publish.publish_version(self.version, self.entity_dir)
-        return PublishResult(files=len(self._new_files), bytes=new_bytes, rows=new_rows, destination=str(self.entity_dir))
+        return PublishResult(
+            files=len(self._new_files),
+            bytes=new_bytes,
+            rows=new_rows,
+            destination=str(self.entity_dir),
+            table_rows=table_rows,
+            uri=self.entity_dir.absolute().as_uri(),
+        )
 
     def _rewrite_carried(self) -> None:
         """Rewrite the version's existing files to the evolved schema, a row group at a time, inside the staged version."""

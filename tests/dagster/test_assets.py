@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from dagster import AssetKey, DagsterEventType, TableSchema
+from dagster import AssetKey, DagsterEventType, DagsterInstance, TableSchema
 
 from hygge_core import load_project
 from hygge_dagster import build_definitions, build_hygge_asset_specs
+from hygge_dagster.outcomes import EntityStep, RunEventReader
 
 ENTITIES = ["customers", "orders", "products"]
 
@@ -72,6 +74,8 @@ def test_sample_run_metadata_matches_files_on_disk(sample_project: Path) -> None
         files = sorted(folder.glob("*.parquet"))
         table = pq.read_table(files)
         assert metadata["dagster/row_count"].value == table.num_rows == source_rows(sample_project, name)
+        assert metadata["hygge/rows_loaded"].value == table.num_rows
+        assert metadata["dagster/uri"].value == folder.as_uri()
         assert metadata["hygge/source_rows"].value == table.num_rows
         assert metadata["hygge/files"].value == len(files)
         assert metadata["hygge/bytes"].value == sum(path.stat().st_size for path in files)
@@ -112,8 +116,54 @@ def test_run_type_tag_overrides_every_entity(sample_project: Path) -> None:
     assert len(observations) == 1
     metadata = observations[0].event_specific_data.asset_observation.metadata
     assert metadata["hygge/run_type"].value == "incremental"
-    assert metadata["dagster/row_count"].value == 0
+    assert "dagster/row_count" not in metadata  # nothing published: no table size to plot, not a dip to zero
+    assert metadata["hygge/rows_loaded"].value == 0
     assert metadata["hygge/published"].value is False
+
+
+def test_row_count_is_the_tables_rows_and_rows_loaded_the_runs(sample_project: Path) -> None:
+    """A full drop, an incremental append of the same rows again, and a run with nothing new (issue 13).
+
+    ``dagster/row_count`` is what the published folder holds (its Parquet footers), so the
+    UI plots the table's size; ``hygge/rows_loaded`` is the run's own; the CLI reports the latter.
+    """
+    job = build_definitions(sample_project).resolve_implicit_global_asset_job_def()
+    products, incremental = key("products"), {"hygge/run_type": "incremental"}
+    one = source_rows(sample_project, "products")
+    home = sample_project.parent.parent / "data" / "home" / "products"
+    with DagsterInstance.ephemeral() as instance:
+        first = job.execute_in_process(asset_selection=[products], instance=instance)
+        (event,) = first.get_asset_materialization_events()
+        assert event.materialization.metadata["dagster/row_count"].value == one
+        assert event.materialization.metadata["hygge/rows_loaded"].value == one
+
+        shutil.copy(home / "products.parquet", home / "products-again.parquet")
+        second = job.execute_in_process(asset_selection=[products], tags=incremental, instance=instance)
+        (event,) = second.get_asset_materialization_events()
+        metadata = event.materialization.metadata
+        in_lake = sum(pq.read_metadata(path).num_rows for path in lake(sample_project, "products").glob("*.parquet"))
+        assert metadata["dagster/row_count"].value == in_lake == 2 * one
+        assert metadata["hygge/rows_loaded"].value == one
+        assert metadata["hygge/files"].value == 1
+        (check,) = [ev for ev in second.get_asset_check_evaluations() if ev.check_name == "row_count"]
+        assert check.passed
+        assert (check.metadata["rows_written"].value, check.metadata["rows_in_table"].value) == (one, 2 * one)
+
+        reader = RunEventReader([EntityStep("files_to_lake/products", products, "files_to_lake__products")])
+        for entry in instance.all_logs(second.run_id):
+            reader.read(entry)
+        (outcome,) = reader.outcomes()
+        assert (outcome.status, outcome.rows) == ("success", one)  # the CLI's figure is this run's rows
+
+        third = job.execute_in_process(asset_selection=[products], tags=incremental, instance=instance)
+        assert third.get_asset_materialization_events() == []
+        (observation,) = [e for e in third.all_events if e.event_type == DagsterEventType.ASSET_OBSERVATION]
+        metadata = observation.event_specific_data.asset_observation.metadata
+        assert "dagster/row_count" not in metadata and "dagster/uri" not in metadata
+        assert metadata["hygge/rows_loaded"].value == 0
+        # The asset's latest row count is still the table's: the observation did not record a zero.
+        latest = instance.get_latest_materialization_event(products)
+        assert latest is not None and latest.asset_materialization.metadata["dagster/row_count"].value == 2 * one
 
 
 def test_bad_run_type_tag_fails_with_a_clear_message(sample_project: Path) -> None:

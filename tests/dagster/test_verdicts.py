@@ -51,7 +51,7 @@ def test_run_project_fails_the_entity_whose_row_count_does_not_reconcile(project
     assert (row_count.passed, row_count.severity, dict(row_count.metadata)) == (
         False,
         "ERROR",
-        {"rows_written": 300, "source_rows": 300, "rows_published": 297},
+        {"rows_written": 300, "source_rows": 300, "rows_published": 297, "rows_in_table": 297},
     )
     assert (fine.status, fine.error, [check.name for check in fine.checks if not check.passed]) == ("success", None, [])
     assert not result.ok and [entity.key for entity in result.failed] == ["f/lossy"]
