@@ -1,4 +1,4 @@
-"""``hygge init``: a project that runs as is, with commented examples for SQL sources.
+"""``hygge init``: a project that runs as is, with commented examples for SQL sources and Delta Lake stores.
 
 The sample data is generated here rather than copied from the repository, so
 ``hygge init`` works from an installed wheel too.
@@ -67,6 +67,26 @@ flows:
   #   store: {{type: parquet, path: lake/erp}}
   #   entities: {{include: ["sales.*"], exclude: ["sales.tmp_*"]}}
   #   schedule: "0 2 * * *"
+  #
+  # sample_to_delta:            # the same files as Delta Lake tables (pip install 'hygge[delta]')
+  #   home: {{type: parquet, path: data/home}}
+  #   store: {{type: delta, path: lake/delta}}   # lake/delta/<entity>: a Delta table each, one commit per run
+  #   entities: [customers, orders]
+  #   run_type: full_drop
+  #
+  # erp_to_onelake:             # SQL Server -> Microsoft Fabric OneLake (a lakehouse's Tables/ are Delta tables)
+  #   home: {{type: mssql, connection: erp, table: "sales.{{entity}}"}}
+  #   store:
+  #     type: delta             # or az://<container>/<path>, abfss://<container>@<account>.dfs.core.windows.net/<path>, s3://
+  #     path: "abfss://${{FABRIC_WORKSPACE}}@onelake.dfs.fabric.microsoft.com/${{FABRIC_LAKEHOUSE}}.Lakehouse/Tables/{{entity}}"
+  #     storage_options:        # delta-rs' object-store keys; values are secrets, never printed
+  #       AZURE_USE_FABRIC_ENDPOINT: "true"
+  #       AZURE_TENANT_ID: ${{AZURE_TENANT_ID}}           # a service principal; or AZURE_USE_AZURE_CLI: "true",
+  #       AZURE_CLIENT_ID: ${{AZURE_CLIENT_ID}}           # or nothing at all with a managed identity
+  #       AZURE_CLIENT_SECRET: ${{AZURE_CLIENT_SECRET}}
+  #   entities: [Customers, Orders]
+  #   run_type: incremental
+  #   watermark: {{column: ModifiedAt, key: Id}}      # with a key, each run merges (upserts) on Id
 """
 
 GITIGNORE = """\

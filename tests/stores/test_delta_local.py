@@ -222,3 +222,63 @@ def test_a_local_table_path_that_is_not_hygges_is_refused_and_untouched(tmp_path
         assert done.returncode != 0, text
         assert f"refusing to write to {project / 'lake' / 'items'}" in text or "is a symbolic link" in text, text
         assert (listing(project), listing(theirs)) == before
+
+
+def uncomment(text: str, *blocks: str) -> str:
+    """``text`` with each commented block that starts at a ``# <block>:`` line uncommented, up to its last ``#`` line.
+
+    Uncommenting removes the first ``# `` of each line, which is how the scaffold indents its examples.
+    """
+    lines = text.splitlines()
+    out, inside = [], False
+    for line in lines:
+        stripped = line.strip()
+        if any(stripped.startswith(f"# {block}:") for block in blocks):
+            inside = True
+        elif inside and (stripped == "#" or not stripped.startswith("#")):
+            inside = False
+        out.append(line.replace("# ", "", 1) if inside else line)
+    return "\n".join(out) + "\n"
+
+
+def test_hygge_init_delta_examples_run_and_load_once_uncommented(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The scaffold's local Delta example runs as is; its OneLake example is a valid plan with ${ENV} options."""
+    from deltalake import DeltaTable
+
+    from hygge_cli.scaffold import sample_tables
+
+    assert hygge("init", "demo", cwd=tmp_path).returncode == 0
+    project = tmp_path / "demo"
+    scaffolded = (project / "hygge.yml").read_text(encoding="utf-8")
+    (project / "hygge.yml").write_text(uncomment(scaffolded, "sample_to_delta"), encoding="utf-8")
+    started = hygge("start", "--flow", "sample_to_delta", cwd=project)
+    assert started.returncode == 0, started.stdout + started.stderr
+    for entity, table in sample_tables().items():
+        delta = DeltaTable(str(project / "lake" / "delta" / entity))
+        assert delta.to_pyarrow_table().sort_by(table.column_names[0]).equals(table)
+
+    secret = "init-example-secret-Zx81"
+    for key, value in {
+        "ERP_HOST": "erp.example",
+        "FABRIC_WORKSPACE": "Sales",
+        "FABRIC_LAKEHOUSE": "erp",
+        "AZURE_TENANT_ID": "tenant",
+        "AZURE_CLIENT_ID": "client",
+        "AZURE_CLIENT_SECRET": secret,
+        "ERP_USER": "u",  # the other commented connections come along with `connections:`
+        "ERP_PASSWORD": "p",
+        "PGPASSWORD": "p",
+    }.items():
+        monkeypatch.setenv(key, value)
+    (project / "hygge.yml").write_text(uncomment(scaffolded, "connections", "erp_to_onelake"), encoding="utf-8")
+    plan = hygge_core.load_project(project).entity("erp_to_onelake/Orders")
+    assert plan.store.path == "abfss://Sales@onelake.dfs.fabric.microsoft.com/erp.Lakehouse/Tables/Orders"
+    store = plan.create_store()
+    assert store.storage_options() == {
+        "AZURE_USE_FABRIC_ENDPOINT": "true",
+        "AZURE_TENANT_ID": "tenant",
+        "AZURE_CLIENT_ID": "client",
+        "AZURE_CLIENT_SECRET": secret,
+    }
+    assert store.merge_keys == ["Id"]
+    assert secret not in plan.store.describe() + repr(plan.store)
