@@ -7,6 +7,9 @@ home; tables are read back with delta-rs and with Polars and compared exactly.
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,6 +36,7 @@ from .support import (
 pytest.importorskip("deltalake", reason="Delta tests NOT RUN: install the test extra (deltalake)")
 
 ENTITY = "files/items"
+HYGGE = str(Path(sys.executable).with_name("hygge"))
 
 
 @pytest.fixture(params=["local", "s3", "azure"])
@@ -354,3 +358,37 @@ def test_a_concurrent_commit_makes_the_later_run_fail_as_transient(tmp_path: Pat
     assert read_delta(lake, uri).equals(expected)
     assert [c["version"] for c in hygge_commits(lake, uri)] == [1, 0]
     assert run(project).status == "skipped"  # the state is the first run's: b is loaded, once
+
+
+@pytest.mark.parametrize("lake", ["s3", "azure"], indirect=True)  # local disk: test_delta_local.py runs `hygge debug` too
+def test_hygge_debug_writes_to_the_object_store_and_reports_each_failure(tmp_path: Path, lake: Lake) -> None:
+    """``hygge debug`` makes a real request per table: it passes, then fails clearly on a wrong key and a dead endpoint."""
+    uri = lake.uri("items")
+    results = {}
+    for case, options in (("good", lake.options), ("wrong", lake.wrong_options), ("unreachable", lake.unreachable_options)):
+        project = write_project(tmp_path / case, project_yaml(lake, options=options))
+        write_source(project / "home" / "items" / "a.parquet", make_table(range(0, 10), "a"))
+        env = {**os.environ, **option_env(options), "COLUMNS": "300"}
+        done = subprocess.run([HYGGE, "debug"], cwd=project, env=env, capture_output=True, text=True, timeout=600)
+        results[case] = (done.returncode, " ".join(done.stdout.split()), done.stdout + done.stderr)
+
+    assert results["good"][0] == 0, results["good"][2]
+    assert f"✓ store: can write to {uri}" in results["good"][1]
+    assert results["wrong"][0] == 1, results["wrong"][2]
+    assert f"✗ store: {ENTITY}: access denied: cannot write a probe object to delta table {uri}" in results["wrong"][1]
+    assert results["unreachable"][0] == 1, results["unreachable"][2]
+    assert f"✗ store: {ENTITY}: cannot reach the object store of delta table {uri}" in results["unreachable"][1]
+    for secret in lake.secrets:
+        assert not [case for case, (_, _, output) in results.items() if secret in output]
+    assert delta_table_missing(lake, uri)  # the probe left no table behind
+
+
+def delta_table_missing(lake: Lake, uri: str) -> bool:
+    from deltalake import DeltaTable
+    from deltalake.exceptions import TableNotFoundError
+
+    try:
+        DeltaTable(uri, storage_options=lake.options)
+    except TableNotFoundError:
+        return True
+    return False
