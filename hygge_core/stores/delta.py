@@ -46,8 +46,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 
+from hygge_core.azure_tokens import AzureAuthMode
 from hygge_core.config import RunType
 from hygge_core.errors import StoreError
 from hygge_core.log import get_logger
@@ -55,7 +56,7 @@ from hygge_core.schema import conform
 from hygge_core.schema_change import ReloadAsFullDrop
 from hygge_core.state import EntityState
 from hygge_core.store import PublishResult, Store, StoreConfig, StoreSession, StoreWriter
-from hygge_core.stores import ownership
+from hygge_core.stores import delta_auth, ownership
 from hygge_core.stores.delta_errors import delta_errors, public_uri, redact
 from hygge_core.templates import mentions_entity, substitute_entity
 
@@ -90,6 +91,22 @@ class DeltaStoreConfig(StoreConfig):
     target_file_size: int | None = Field(
         default=None, ge=1024 * 1024, description="bytes per data file; delta-rs' default when unset"
     )
+    auth: AzureAuthMode | None = Field(
+        default=None,
+        description="Azure paths: a bearer token from azure-identity (the modes of SQL Server connections) instead of keys in storage_options",
+    )
+    tenant_id: str | None = Field(default=None, description="Azure tenant for auth: service_principal")
+    client_id: str | None = Field(default=None, description="Azure client id (service_principal, user-assigned managed_identity)")
+    client_secret: SecretStr | None = Field(
+        default=None, description="Azure client secret for auth: service_principal; use ${ENV_VAR}"
+    )
+
+    @model_validator(mode="after")
+    def _check_auth(self) -> DeltaStoreConfig:
+        problems = delta_auth.auth_problems(self)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
     @classmethod
     def for_entity(cls, raw: dict[str, Any], entity: str, *, listed: bool) -> dict[str, Any]:
@@ -151,14 +168,20 @@ class DeltaStore(Store, type_name="delta", config=DeltaStoreConfig):
         return self.context.watermark.key_columns if self.context.watermark is not None else []
 
     def storage_options(self) -> dict[str, str]:
-        """The options with their secret values, for delta-rs only."""
-        return {key: value.get_secret_value() for key, value in self.config.storage_options.items()}
+        """The options with their secret values, for delta-rs only; with ``auth:``, a fresh bearer token too."""
+        options = {key: value.get_secret_value() for key, value in self.config.storage_options.items()}
+        return {**options, **delta_auth.token_options(self.config, self.context.key)}
+
+    def secret_options(self) -> dict[str, SecretStr]:
+        """Every value that must never be shown: the configured options and the bearer token held now."""
+        token = delta_auth.current_token(self.config)
+        return {**self.config.storage_options, **({delta_auth.TOKEN_OPTION: SecretStr(token)} if token else {})}
 
     def redact(self, text: str) -> str:
-        return redact(text, self.config.storage_options)
+        return redact(text, self.secret_options())
 
     def errors(self, action: str) -> delta_errors:
-        return delta_errors(key=self.context.key, table_uri=self.table_uri, options=self.config.storage_options, action=action)
+        return delta_errors(key=self.context.key, table_uri=self.table_uri, secrets=self.secret_options, action=action)
 
     def open_table(self) -> DeltaTable | None:
         """The table at its latest version, or ``None`` when there is none yet."""

@@ -10,7 +10,7 @@ shown live in one place: option values are secrets unless listed in
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import SecretStr
@@ -82,10 +82,10 @@ class delta_errors:  # noqa: N801  (used as a context manager, named like one)
     message already carries what it said (redacted).
     """
 
-    def __init__(self, *, key: str, table_uri: str, options: Mapping[str, SecretStr], action: str) -> None:
+    def __init__(self, *, key: str, table_uri: str, secrets: Callable[[], Mapping[str, SecretStr]], action: str) -> None:
         self.key = key
         self.table_uri = table_uri
-        self.options = options
+        self.secrets = secrets  # asked when an error is raised: a bearer token may have been fetched during the action
         self.action = action
 
     def __enter__(self) -> None:
@@ -95,7 +95,7 @@ class delta_errors:  # noqa: N801  (used as a context manager, named like one)
         if exc is None or isinstance(exc, StoreError | TransientError) or not isinstance(exc, Exception):
             return
         key = self.key
-        text = redact(str(exc), self.options).strip()
+        text = redact(str(exc), self.secrets()).strip()
         detail = " ".join(line.strip().lstrip("↳").strip() for line in text.splitlines() if line.strip())
         where = f"delta table {public_uri(self.table_uri)}"
         lowered = detail.lower()

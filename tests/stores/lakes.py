@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 import uuid
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -161,10 +162,12 @@ class AzureServer:
         from azure.storage.blob import BlobServiceClient
 
         name = f"lake-{uuid.uuid4().hex[:12]}"
-        connection = (
-            f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};BlobEndpoint={self.endpoint};"
-        )
-        BlobServiceClient.from_connection_string(connection).create_container(name)
+        protocol = self.endpoint.partition(":")[0]
+        connection = f"DefaultEndpointsProtocol={protocol};AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};BlobEndpoint={self.endpoint};"
+        # The OAuth server's certificate is self-signed: the container is made with the account key, not verified.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # urllib3's InsecureRequestWarning, for exactly that
+            BlobServiceClient.from_connection_string(connection, connection_verify=protocol == "http").create_container(name)
         return name
 
 
@@ -196,6 +199,110 @@ def azure_server() -> Iterator[AzureServer]:
     finally:
         stop(process)
         shutil.rmtree(workspace, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def azure_oauth_server() -> Iterator[AzureServer]:
+    """A second Azurite that checks bearer tokens (``--oauth basic``: issuer, audience, expiry; not the signature).
+
+    Azurite accepts OAuth only over HTTPS, so it gets a self-signed certificate made here with openssl.
+    """
+    pytest.importorskip("azure.storage.blob", reason="Azure tests NOT RUN: install the test extra (azure-storage-blob)")
+    command = azurite_command()
+    if command is None:
+        pytest.fail("azurite-blob is not installed: run scripts/install-system-packages.sh (npm install -g azurite)")
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.fail("openssl is not installed: the OAuth Azurite needs a certificate (apt-get install openssl)")
+    workspace = Path(tempfile.mkdtemp(prefix="hygge-azurite-oauth-"))
+    cert, key = workspace / "cert.pem", workspace / "key.pem"
+    subprocess.run(
+        [
+            openssl,
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    port = free_port()
+    log = workspace / "azurite.log"
+    arguments = [
+        "--blobHost",
+        "127.0.0.1",
+        "--blobPort",
+        str(port),
+        "--location",
+        str(workspace / "data"),
+        "--silent",
+        "--skipApiVersionCheck",
+        "--loose",
+        "--oauth",
+        "basic",
+        "--cert",
+        str(cert),
+        "--key",
+        str(key),
+    ]
+    process = start([*command, *arguments], log)
+    try:
+        wait_for_port(port, process, "azurite (oauth)", log)
+        yield AzureServer(f"https://127.0.0.1:{port}/{AZURITE_ACCOUNT}")
+    finally:
+        stop(process)
+        shutil.rmtree(workspace, ignore_errors=True)
+
+
+def fake_entra_token(
+    *, tenant: str = "72f988bf-0000-4000-8000-2d7cd011db47", audience: str = "https://storage.azure.com", expires_in: int = 3600
+) -> tuple[str, int]:
+    """An unsigned JWT shaped like Entra ID's for Azure Storage, and its expiry (epoch seconds).
+
+    Azurite's basic OAuth checks issuer, audience and times, which is what a wrong
+    identity or an expired token gets wrong; the signature is not checked.
+    """
+    import base64
+
+    def part(value: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+    now = int(time.time())
+    claims = {
+        "aud": audience,
+        "iss": f"https://sts.windows.net/{tenant}/",
+        "iat": now - 60,
+        "nbf": now - 60,
+        "exp": now + expires_in,
+        "tid": tenant,
+        "oid": str(uuid.uuid4()),
+    }
+    return f"{part({'alg': 'RS256', 'typ': 'JWT'})}.{part(claims)}.c2lnbmF0dXJl", now + expires_in
+
+
+def azure_oauth_lake(server: AzureServer) -> Lake:
+    """No key in the options: the token comes from ``auth:``. The certificate is the test's own, hence not verified."""
+    return Lake(
+        name="azure-oauth",
+        root=f"az://{server.new_container()}/tables",
+        options={
+            "AZURE_STORAGE_ACCOUNT_NAME": AZURITE_ACCOUNT,
+            "AZURE_STORAGE_ENDPOINT": server.endpoint,
+            "ALLOW_INVALID_CERTIFICATES": "true",
+        },
+    )
 
 
 def s3_lake(server: S3Server) -> Lake:
