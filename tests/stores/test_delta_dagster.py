@@ -69,8 +69,13 @@ def test_kinds_and_metadata_follow_the_delta_log(tmp_path: Path, lake: Lake, env
         assert result.success
         (event,) = result.get_asset_materialization_events()
         checks = {ev.check_name: ev for ev in result.get_asset_check_evaluations()}
-        assert checks["row_count"].passed, checks["row_count"].description
-        return {key: value.value for key, value in event.materialization.metadata.items()}
+        count = checks["row_count"]
+        assert count.passed, count.description
+        metadata = {key: value.value for key, value in event.materialization.metadata.items()}
+        # The check reconciles the rows read with what the table's log says this commit added and now holds.
+        assert count.metadata["rows_written"].value == count.metadata["rows_published"].value == metadata["hygge/rows_loaded"]
+        assert count.metadata["rows_in_table"].value == metadata["dagster/row_count"]
+        return metadata
 
     with DagsterInstance.ephemeral() as instance:
         write_source(home / "a.parquet", make_table(range(0, 300), "a"))
