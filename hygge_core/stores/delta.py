@@ -123,7 +123,7 @@ class DeltaStoreConfig(StoreConfig):
         return self.model_copy(update={"path": os.path.normpath(root / self.path)})
 
     def describe(self) -> str:
-        return f"delta table {self.path}"
+        return f"delta table {public_uri(self.path)}"
 
     def owned_location(self) -> str | None:
         return self.path
@@ -150,7 +150,12 @@ class DeltaStore(Store, type_name="delta", config=DeltaStoreConfig):
 
     @property
     def destination(self) -> str:
-        return self.table_uri
+        return self.shown_uri
+
+    @property
+    def shown_uri(self) -> str:
+        """The table's address in messages and metadata: as configured, less any credential written into it."""
+        return public_uri(self.table_uri)
 
     @property
     def public_uri(self) -> str:
@@ -210,7 +215,7 @@ class DeltaStore(Store, type_name="delta", config=DeltaStoreConfig):
                         except ValueError as exc:
                             raise StoreError(
                                 f"{self.context.key}: the hygge state in commit {commit.get('version')} of delta table "
-                                f"{self.table_uri} is not readable ({exc}); run a full drop to rebuild it"
+                                f"{self.shown_uri} is not readable ({exc}); run a full drop to rebuild it"
                             ) from None
                 if len(history) < limit:
                     return EntityState()
@@ -262,7 +267,7 @@ class DeltaStore(Store, type_name="delta", config=DeltaStoreConfig):
             handler.delete_dir(name)
         if self.is_local:  # the local file system keeps the emptied folder; leave nothing behind
             shutil.rmtree(Path(self.table_uri) / name, ignore_errors=True)
-        return f"can write to {self.table_uri}"
+        return f"can write to {self.shown_uri}"
 
     def vacuum(self, *, retention_hours: int = 168) -> list[str]:
         """Delete data files no version younger than ``retention_hours`` refers to, staging of killed runs included."""
@@ -281,7 +286,7 @@ class DeltaStore(Store, type_name="delta", config=DeltaStoreConfig):
             deltalake = import_deltalake(self.context.key)
             deltalake.fs.DeltaStorageHandler(self.table_uri, self.storage_options()).delete_dir(name)
         except Exception as exc:  # noqa: BLE001  (cleanup must never hide the run's own outcome)
-            log.warning("[%s] could not remove staging %s/%s: %s", self.context.key, self.table_uri, name, self.redact(str(exc)))
+            log.warning("[%s] could not remove staging %s/%s: %s", self.context.key, self.shown_uri, name, self.redact(str(exc)))
 
 
 class DeltaSession(StoreSession):
@@ -406,7 +411,7 @@ class DeltaWriter(StoreWriter):
     def _raise_staging_error(self) -> None:
         if self._thread is not None:
             self._thread.join()
-        error = self._error or StoreError(f"{self.store.context.key}: delta-rs stopped taking data for {self.store.table_uri}")
+        error = self._error or StoreError(f"{self.store.context.key}: delta-rs stopped taking data for {self.store.shown_uri}")
         with self.store.errors("write"):
             raise error
 
@@ -417,14 +422,14 @@ class DeltaWriter(StoreWriter):
         for column in [*store.config.partition_by, *self.merge_keys]:
             if column not in schema.names:
                 raise StoreError(
-                    f"{key}: column {column!r} (partition_by/merge_keys of {store.table_uri}) is not in the data; columns: {', '.join(schema.names)}"
+                    f"{key}: column {column!r} (partition_by/merge_keys of {store.shown_uri}) is not in the data; columns: {', '.join(schema.names)}"
                 )
         if self.table is None:
             return
         partitioned_by = list(self.table.metadata().partition_columns)
         if not self.incremental and partitioned_by != list(store.config.partition_by):
             raise StoreError(
-                f"{key}: delta table {store.table_uri} is partitioned by {partitioned_by} but partition_by says "
+                f"{key}: delta table {store.shown_uri} is partitioned by {partitioned_by} but partition_by says "
                 f"{list(store.config.partition_by)}; Delta cannot change partitioning in place: write to a new path"
             )
         if not self.incremental:
@@ -443,16 +448,16 @@ class DeltaWriter(StoreWriter):
         )
         policy = store.context.schema_change
         if policy == "full_drop":
-            raise ReloadAsFullDrop(f"{key}: schema of delta table {store.table_uri} changed ({changes}); reloading as full_drop")
+            raise ReloadAsFullDrop(f"{key}: schema of delta table {store.shown_uri} changed ({changes}); reloading as full_drop")
         if policy == "evolve" and not (dropped or retyped):
-            log.info("[%s] evolving the schema of %s: %s", key, store.table_uri, changes)
+            log.info("[%s] evolving the schema of %s: %s", key, store.shown_uri, changes)
             return
         hint = (
             "evolve only adds columns; a dropped or retyped column needs schema_change: full_drop or a full drop run"
             if policy == "evolve"
             else "set schema_change: evolve (added columns) or full_drop, or run the entity as a full drop"
         )
-        raise StoreError(f"{key}: schema of delta table {store.table_uri} changed ({changes}); the table is unchanged; {hint}")
+        raise StoreError(f"{key}: schema of delta table {store.shown_uri} changed ({changes}); the table is unchanged; {hint}")
 
     # -- commit ----------------------------------------------------------------------------------------------
 
@@ -488,7 +493,7 @@ class DeltaWriter(StoreWriter):
             # From the table's own log after the commit, so the row_count check reconciles against it; a merge
             # rewrites files that hold earlier rows too, so there the staged rows (the rows it took in) count.
             rows=staged_rows if self.merge_keys or added_rows is None else added_rows,
-            destination=self.store.table_uri,
+            destination=self.store.shown_uri,
             table_rows=_total(file.rows for file in files.values()),
             uri=self.store.public_uri,
             version=version,

@@ -4,8 +4,9 @@
 SQL Server connection (``hygge_core.azure_tokens``). The token, for Azure Storage's
 scope (OneLake accepts it too), goes to delta-rs as ``bearer_token``. delta-rs takes
 options as fixed strings, so the token is asked for again whenever the store opens
-the table or starts a write, and refreshed five minutes before it expires; one
-write that outlasts the token's life (about an hour) fails, and is retried.
+the table or starts a write, and refreshed five minutes before it expires. One
+write that outlasts the token's life (about an hour) fails as access denied: such
+tables need keys in ``storage_options``, or smaller runs.
 
 Tokens are cached per process and per identity, so entities sharing one identity
 (a flow's many tables) share one token, and a slow credential (the Azure CLI's) is
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
 STORAGE_SCOPE = "https://storage.azure.com/.default"
 TOKEN_OPTION = "bearer_token"
 AZURE_SCHEMES = frozenset({"az", "abfs", "abfss", "adl", "azure"})
-_AZURE_HOSTS = (".blob.core.windows.net", ".dfs.core.windows.net", ".dfs.fabric.microsoft.com", ".blob.fabric.microsoft.com")
 # storage_options keys (lower case) that carry a credential of their own: with auth:, hygge supplies the credential.
 _CREDENTIAL_OPTIONS = frozenset(
     {
@@ -58,10 +58,8 @@ _lock = threading.Lock()
 
 
 def is_azure(path: str) -> bool:
-    parts = urlsplit(path)
-    return parts.scheme.lower() in AZURE_SCHEMES or (
-        parts.scheme.lower() == "https" and (parts.hostname or "").endswith(_AZURE_HOSTS)
-    )
+    """An Azure Blob / ADLS / OneLake table path as delta-rs takes it (it has no ``https://`` scheme)."""
+    return urlsplit(path).scheme.lower() in AZURE_SCHEMES
 
 
 def auth_problems(config: DeltaStoreConfig) -> list[str]:

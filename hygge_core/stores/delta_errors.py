@@ -18,6 +18,8 @@ from pydantic import SecretStr
 from hygge_core.errors import StoreError, TransientError
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_URL_PASSWORD = re.compile(r"(://[^/\s:@]+:)[^/\s@]+@")
+_SAS_SIGNATURE = re.compile(r"([?&]sig=)[^&\s\"']+", re.IGNORECASE)
 # storage_options keys whose values are not secret and help a reader of an error message.
 PUBLIC_OPTIONS = frozenset(
     {
@@ -50,8 +52,14 @@ _UNREACHABLE = ("connection refused", "error sending request", "tcp connect", "d
 
 
 def redact(text: str, options: Mapping[str, SecretStr]) -> str:
-    """``text`` with every secret option value replaced, and delta-rs' terminal colours removed."""
+    """``text`` with every secret option value replaced, and delta-rs' terminal colours removed.
+
+    Credentials written into a URL (a password before ``@``, a SAS signature) are masked too:
+    delta-rs quotes the URLs it requests.
+    """
     text = _ANSI.sub("", text)
+    text = _URL_PASSWORD.sub(r"\1***@", text)
+    text = _SAS_SIGNATURE.sub(r"\1***", text)
     for key, value in options.items():
         secret = value.get_secret_value()
         if key.lower() not in PUBLIC_OPTIONS and len(secret) >= 4:

@@ -137,3 +137,21 @@ def test_merge_reports_the_tables_rows_not_the_runs(tmp_path: Path, lake: Lake, 
 )
 def test_public_uri_drops_credentials_written_into_the_path(uri: str, shown: str) -> None:
     assert public_uri(uri) == shown
+
+
+def test_credentials_written_into_a_table_path_never_show(tmp_path: Path) -> None:
+    """A user may paste a URL with a password or a SAS signature as the path: it is used, but shown without them."""
+    import hygge_core
+    from hygge_core import HyggeError
+
+    path = "https://loader:pw-Secret1@127.0.0.1:9/lake/items?sv=2024-01-01&sig=SigSecret9"
+    lake = Lake("web", path)
+    project = write_project(tmp_path / "p", project_yaml(lake, options={}, store={"path": path}))
+    write_source(project / "home" / "items" / "a.parquet", make_table(range(0, 5), "a"))
+    plan = hygge_core.load_project(project).entity("files/items")
+    store = plan.create_store()
+    with pytest.raises(HyggeError) as caught:
+        hygge_core.run_entity(plan)
+    shown = [plan.store.describe(), store.destination, str(caught.value)]
+    assert "https://127.0.0.1:9/lake/items" in shown[2]
+    assert not [text for text in shown if "pw-Secret1" in text or "SigSecret9" in text], shown
