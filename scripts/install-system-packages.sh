@@ -7,6 +7,7 @@
 #   libltdl7            - needed by the libodbcinst bundled with mssql-python-odbc (Microsoft ODBC Driver 18)
 #   odbc-postgresql     - psqlODBC: the driver the PostgreSQL home and the end-to-end tests use
 #   postgresql          - initdb/pg_ctl for the throwaway server the SQL tests start
+#   redis-server        - the Celery broker tests/dagster/test_celery.py starts (hygge's steps on dagster-celery workers)
 #
 #   azurite (npm)       - Azure Blob emulator the Delta store tests start (tests/stores/lakes.py); 3.37.0 or later,
 #                         the first to honour List Blobs' startFrom, which delta-rs uses to find new commits
@@ -15,7 +16,7 @@
 # Needs root (or sudo) only when something is missing.
 set -euo pipefail
 
-packages=(libodbc2 unixodbc libltdl7 odbc-postgresql postgresql)
+packages=(libodbc2 unixodbc libltdl7 odbc-postgresql postgresql redis-server)
 
 missing=()
 for package in "${packages[@]}"; do
