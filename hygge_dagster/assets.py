@@ -9,6 +9,7 @@ result becomes the entity's metadata and asset checks (``events.py``).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -30,6 +31,7 @@ from hygge_dagster import constants as c
 from hygge_dagster.checks import check_specs
 from hygge_dagster.errors import entity_failure, unexpected_failure
 from hygge_dagster.events import entity_events, run_type_override
+from hygge_dagster.pools import entity_slot
 from hygge_dagster.progress import ThrottledProgress
 from hygge_dagster.retries import retry_request
 from hygge_dagster.shared_step import load_entities
@@ -115,14 +117,19 @@ def build_source_assets(project: Project) -> list[AssetsDefinition]:
 
 
 def entity_asset(plan: EntityPlan, spec: AssetSpec, *, op_name: str) -> AssetsDefinition:
-    """The asset that loads one entity in its own step: pool per SQL connection; retries are requested by ``load_entity``."""
+    """The asset that loads one entity in its own step; retries and the pool slot are ``load_entity``'s.
+
+    No ``pool=`` on the op: Dagster would hold that slot from launch, and a step process
+    that dies while loading the project never gives it back (Dagster logs "finished
+    without success or failure event"), so every other step of the pool waited forever.
+    The step claims the slot itself while the entity loads (``pools.entity_slot``).
+    """
     key = spec.key
 
     @multi_asset(
         name=op_name,
         specs=[spec],
         check_specs=check_specs(plan, key),
-        pool=c.pool_name(plan.connection_name) if plan.connection_name else None,
         op_tags={c.FLOW_TAG: c.sanitize(plan.flow)},
         can_subset=True,  # so a run may select some of the entity's checks
     )
@@ -171,8 +178,12 @@ def load_entity(
         )
     run_type = run_type_override(context.run.tags)
     attempt = context.retry_number + 1
+    slot_key = context.op_execution_context.op.name
     try:
-        result = run_entity(plan, run_type=run_type, progress=ThrottledProgress(context.log.info))
+        with entity_slot(
+            context.instance, plan.connection_name, run_id=context.run.run_id, slot_key=slot_key, cancel=threading.Event()
+        ):
+            result = run_entity(plan, run_type=run_type, progress=ThrottledProgress(context.log.info))
     except TransientError as error:
         context.log.warning(
             f"{plan.key}: attempt {attempt} failed with a transient error (retried if the flow's retries allow): {error}"

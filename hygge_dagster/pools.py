@@ -1,15 +1,18 @@
 """A SQL connection's ``pool_size`` as a Dagster pool limit.
 
-An entity step of a connection declares ``pool="hygge_<connection>"``; the
-instance holds the limit, so it applies across steps and across runs. A shared step
-(many entities on threads) claims one slot of the same pool per running entity
-itself (``entity_slot``), so a pool counts running entities whatever the step
-mode. Parquet-only flows have no pool.
+Every entity of a connection holds one slot of the pool ``hygge_<connection>`` while it
+loads; the instance holds the limit, so it applies across steps, processes and runs.
+The step claims the slot itself (``entity_slot``), whether it carries one entity or a
+whole flow, so a pool counts running entities in both step modes; the ops declare no
+``pool=``, because Dagster never frees the slot of a step process that dies before it
+reports (a project that fails to load in a step process hung every other step of the
+pool). Parquet-only flows have no pool.
 """
 
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -17,6 +20,7 @@ from dagster import DagsterInstance
 
 from hygge_core.errors import Cancelled
 from hygge_core.project import Project
+from hygge_core.sql.pool import shrink_pools
 from hygge_dagster.constants import pool_name
 
 
@@ -44,29 +48,44 @@ def apply_pool_limits(instance: DagsterInstance, project: Project) -> dict[str, 
 
 SLOT_POLL_SECONDS = 0.25
 
+_held: Counter[str] = Counter()  # slots this process holds, per connection
+_held_lock = threading.Lock()
+
 
 @contextmanager
 def entity_slot(
-    instance: DagsterInstance, pool: str | None, *, run_id: str, slot_key: str, cancel: threading.Event
+    instance: DagsterInstance, connection: str | None, *, run_id: str, slot_key: str, cancel: threading.Event
 ) -> Iterator[None]:
-    """Hold one slot of ``pool`` while the block runs; wait for a free one first (``cancel`` stops the wait).
+    """Hold one slot of ``connection``'s pool while the block runs; wait for a free one first (``cancel`` stops the wait).
 
-    Uses the instance's own pool queue (the one the executor uses for entity steps), so
-    entity steps, shared steps and other runs all count against the same ``pool_size``.
-    ``slot_key`` must be unique in the run (the step key plus the entity). A process
-    killed while holding a slot leaves it claimed, as with Dagster's own steps, until
-    the run's slots are freed (``dagster instance concurrency`` or the UI).
+    Uses the instance's own pool queue, so every step of every run counts against the same
+    ``pool_size``. ``slot_key`` must be unique in the run (the step key, plus the entity
+    in a shared step). On the way out this process closes the idle pooled connections
+    its remaining slots do not cover, before the slot goes to another process: the
+    server never sees more open connections than ``pool_size``. A process killed while
+    holding a slot leaves it claimed, as with Dagster's own steps, until the run's slots
+    are freed (``dagster instance concurrency`` or the UI).
     """
-    storage = instance.event_log_storage
-    if pool is None or not _limited(instance, pool):
+    pool = pool_name(connection) if connection is not None else None
+    if connection is None or pool is None or not _limited(instance, pool):
         yield
         return
+    storage = instance.event_log_storage
+    claimed = False
     try:
         while not storage.claim_concurrency_slot(pool, run_id, slot_key).is_claimed:
             if cancel.wait(SLOT_POLL_SECONDS):
                 raise Cancelled(f"stopped while waiting for a slot of pool {pool}")
+        claimed = True
+        with _held_lock:
+            _held[connection] += 1
         yield
     finally:
+        if claimed:
+            with _held_lock:
+                _held[connection] -= 1
+                keep = _held[connection]
+            shrink_pools(connection, keep)
         storage.free_concurrency_slot_for_step(run_id, slot_key)
 
 

@@ -82,9 +82,12 @@ def load_entities(context: AssetExecutionContext, plans: Mapping[AssetKey, Entit
             except queue.Empty:
                 return
             try:
-                pool = c.pool_name(plan.connection_name) if plan.connection_name else None
                 with entity_slot(
-                    context.instance, pool, run_id=context.run.run_id, slot_key=f"{step_key}[{plan.key}]", cancel=cancel
+                    context.instance,
+                    plan.connection_name,
+                    run_id=context.run.run_id,
+                    slot_key=f"{step_key}[{plan.key}]",
+                    cancel=cancel,
                 ):
                     progress = ThrottledProgress(lambda line: done.put(_LogLine(line)))
                     result = run_with_retries(plan, run_type=run_type, progress=progress, cancel=cancel)

@@ -118,6 +118,17 @@ class ConnectionPool:
         finally:
             self.release(connection)
 
+    def shrink(self, keep: int) -> None:
+        """Close idle connections until at most ``keep`` are open (lent ones are never taken back).
+
+        For callers that share ``size`` with other processes (a Dagster pool slot per running
+        entity): once this process holds fewer slots, its idle connections must go too.
+        """
+        with self._condition:
+            surplus = [self._idle.popleft() for _ in range(min(len(self._idle), max(0, self._open - keep)))]
+        for connection in surplus:
+            self._discard(connection)
+
     def close(self) -> None:
         """Close idle connections now and lent ones when they come back; further acquires fail."""
         with self._condition:
@@ -196,6 +207,14 @@ def close_pool(name: str) -> None:
         pools = [_pools.pop(key) for key in chosen]
     for pool in pools:
         pool.close()
+
+
+def shrink_pools(name: str, keep: int) -> None:
+    """``ConnectionPool.shrink(keep)`` on this process's pools for connection ``name``."""
+    with _pools_lock:
+        pools = [pool for key, pool in _pools.items() if key[0] == name]
+    for pool in pools:
+        pool.shrink(keep)
 
 
 def close_all() -> None:

@@ -14,8 +14,8 @@ from typing import Any, Literal
 import pyarrow as pa
 
 from hygge_core.config import RunType
-from hygge_core.errors import TransientError
-from hygge_core.home import Home, HomeConfig
+from hygge_core.errors import ConfigError, TransientError
+from hygge_core.home import DiscoveryContext, Home, HomeConfig
 from hygge_core.state import EntityState
 from hygge_core.store import PublishResult, StoreWriter
 from hygge_core.stores.parquet import ParquetSession, ParquetStore, ParquetStoreConfig
@@ -32,6 +32,8 @@ class MemoryHomeConfig(HomeConfig):
     sleep: float = 0.0  # seconds spent reading, to make runs overlap if nothing stops them
     timeline: str | None = None  # folder for <entity>.start / <entity>.end wall-clock stamps
     entity: str | None = None  # set per entity, like a SQL home's default table
+    catalog: list[str] = []  # what discovery finds (entities: {include: ...})
+    catalog_once_marker: str | None = None  # the first discovery creates this file; every later one fails, like a dead catalog
 
     @classmethod
     def for_entity(cls, raw: dict[str, Any], entity: str, *, listed: bool) -> dict[str, Any]:
@@ -44,6 +46,16 @@ class MemoryHomeConfig(HomeConfig):
 
 class MemoryHome(Home, type_name="test_memory", config=MemoryHomeConfig):
     config: MemoryHomeConfig
+
+    @classmethod
+    def discover(cls, config: HomeConfig, plan_context: DiscoveryContext) -> list[str]:
+        assert isinstance(config, MemoryHomeConfig)
+        marker = Path(config.catalog_once_marker) if config.catalog_once_marker else None
+        if marker is not None and marker.exists():
+            raise ConfigError(f"{plan_context.where}: the catalog query failed (test: the server went away)")
+        if marker is not None:
+            marker.write_text("discovered once")
+        return list(config.catalog)
 
     def read(self, previous: EntityState, run_type: str) -> Iterator[pa.Table]:
         timeline = Path(self.config.timeline) if self.config.timeline else None
