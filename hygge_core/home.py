@@ -17,6 +17,7 @@ import pyarrow as pa
 from pydantic import Field
 
 from hygge_core.config import RunType, StrictModel
+from hygge_core.context import EntityContext
 from hygge_core.errors import ConfigError
 from hygge_core.registry import RegisteredType, Registry
 from hygge_core.state import EntityState, StateUpdate
@@ -55,6 +56,17 @@ class HomeConfig(StrictModel):
     def lineage_name(self) -> str | None:
         """The source object this entity reads (``schema.table`` for SQL), for upstream lineage; ``None`` if none."""
         return None
+
+    def lineage_key(self, context: EntityContext) -> tuple[str, ...] | None:
+        """The source asset upstream of this entity, as key parts; ``None``: none.
+
+        ``(connection, schema, table)`` for a home on a connection that names what it reads
+        (``lineage_name``); homes that read files override this to name their folder.
+        """
+        name = self.lineage_name()
+        if context.connection_name is None or name is None:
+            return None
+        return (context.connection_name, *name.split("."))
 
 
 class Home(RegisteredType):

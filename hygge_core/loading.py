@@ -21,10 +21,10 @@ from hygge_core.errors import ConfigError
 from hygge_core.home import homes_registry
 from hygge_core.plan_checks import plan_problems
 from hygge_core.planning import FlowPlanner
-from hygge_core.project import Project
+from hygge_core.project import DefinedAt, Project
 from hygge_core.store import stores_registry
 from hygge_core.validation import Where, collect_problems, validate
-from hygge_core.yaml_reader import YamlProblem, parse_yaml
+from hygge_core.yaml_reader import KeyLines, YamlProblem, parse_yaml
 
 PROJECT_FILE_NAMES = ("hygge.yml", "hygge.yaml")
 
@@ -81,7 +81,8 @@ def load_project(
         problems.append(f"{config_file.name}: flows: expected a mapping of flow names to flows")
         raw_flows = {}
     flow_sources: dict[str, tuple[Path, Any]] = {name: (config_file, body) for name, body in raw_flows.items()}
-    _read_flow_folders(root, config_file, flow_sources, environ, problems)
+    entity_files: dict[str, dict[str, Path]] = {}
+    _read_flow_folders(root, config_file, flow_sources, environ, problems, defined_in=entity_files)
 
     raw.setdefault("name", root.name)
     top = collect_problems(problems, validate, ProjectConfig, raw, file=config_file.name, prefix="")
@@ -117,13 +118,38 @@ def load_project(
                 continue
             planner = replace(planner, discovered=names)
             project.discovered[flow_name] = names
-        project.plans.extend(collect_problems(problems, planner.plans) or [])
+        file, body = flow_sources[flow_name]
+        default, lines = _definitions(flow_name, file, body, inline=file == config_file, files=entity_files.get(flow_name, {}))
+        for plan in collect_problems(problems, planner.plans) or []:
+            project.plans.append(replace(plan, defined_at=lines.get(plan.entity, default)))
     if problems:
         raise ConfigError(problems)
     overlaps = plan_problems(project.plans)
     if overlaps:
         raise ConfigError(overlaps)
     return project
+
+
+def _definitions(
+    flow: str, file: Path, body: Any, *, inline: bool, files: Mapping[str, Path]
+) -> tuple[DefinedAt, dict[str, DefinedAt]]:
+    """Where each listed entity of a flow is written (its list item, or line 1 of its entity file), and where the
+    others are (discovered ones, or the flow's one entity): the flow's ``entities:`` key, else the flow itself."""
+    prefix = ("flows", flow) if inline else ()
+    try:
+        lines = KeyLines(file.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):  # already read and parsed once; nothing to point at if it changed since
+        return DefinedAt(file, 1), {}
+    default = DefinedAt(file, lines.key(*prefix, "entities") or (lines.key(*prefix) if prefix else None) or 1)
+    places: dict[str, DefinedAt] = {}
+    listed = body.get("entities") if isinstance(body, dict) else None
+    if isinstance(listed, list):
+        for item, line in zip(listed, lines.items(*prefix, "entities"), strict=False):  # entity files come after
+            name = item.get("name") if isinstance(item, dict) else item
+            if isinstance(name, str):
+                places[name] = DefinedAt(file, line)
+    places.update({name: DefinedAt(path, 1) for name, path in files.items()})
+    return default, places
 
 
 def _check_blocks(body: Any, where: Where) -> list[str]:
@@ -179,7 +205,11 @@ def _read_flow_folders(
     flow_sources: dict[str, tuple[Path, Any]],
     environ: Mapping[str, str] | None,
     problems: list[str],
+    *,
+    defined_in: dict[str, dict[str, Path]],
 ) -> None:
+    """Add each ``flows/<flow>/flow.yml`` to ``flow_sources``, with its entity files; ``defined_in`` records
+    which file defines which entity, per flow."""
     flows_dir = root / "flows"
     if not flows_dir.is_dir():
         return
@@ -211,6 +241,7 @@ def _read_flow_folders(
                 checked = collect_problems(problems, validate, EntityConfig, entity, file=_display(entity_file, root), prefix="")
                 if checked is not None:
                     entities.append(entity)
+                    defined_in.setdefault(flow_dir.name, {})[str(entity["name"])] = entity_file
             body["entities"] = entities
         flow_sources[flow_dir.name] = (flow_file, body)
 

@@ -19,6 +19,14 @@ from hygge_core.store import Store, StoreConfig, stores_registry
 from hygge_core.suggest import did_you_mean
 
 
+@dataclass(frozen=True)
+class DefinedAt:
+    """Where an entity is written in the project's YAML (its list item, its entity file), for code references."""
+
+    file: Path
+    line: int
+
+
 @dataclass(frozen=True, kw_only=True)
 class EntityPlan(EntityContext):
     """Everything needed to run one entity, fully resolved: no templates, no relative paths.
@@ -32,6 +40,7 @@ class EntityPlan(EntityContext):
     store: StoreConfig
     run_type: RunType
     flow_config: FlowConfig
+    defined_at: DefinedAt | None = None
 
     @property
     def context(self) -> EntityContext:

@@ -120,6 +120,24 @@ class Store(RegisteredType):
     def destination(self) -> str:
         """Where the entity lands, for messages and metadata."""
 
+    @property
+    def public_uri(self) -> str | None:
+        """Where a reader finds the table, as a URI without credentials (``file://`` on local disk); ``None``: no such address."""
+        return None
+
+    @property
+    def table_name(self) -> str:
+        """The table's name for catalogs and Dagster's ``dagster/table_name``: ``flow.entity`` unless the store names its own."""
+        return f"{self.context.flow}.{self.context.entity}"
+
+    def definition_state(self) -> EntityState | None:
+        """The committed state when reading it costs a local file read at most; ``None`` when it would not.
+
+        Dagster builds definitions whenever a code location loads, so a store on remote storage
+        returns ``None`` rather than making a network call per entity there.
+        """
+        return None
+
     def check(self) -> str:
         """Prove the destination is writable (for ``hygge debug``); return what was checked."""
         return "not checked"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import yaml
-from yaml.nodes import MappingNode, Node
+from yaml.nodes import MappingNode, Node, SequenceNode
 
 MAX_EXPANDED_VALUES = 100_000
 """The most values a file may hold once aliases are expanded; real projects hold hundreds."""
@@ -75,3 +75,36 @@ def _check_expansion(root: Node) -> None:
         return total
 
     size(root)
+
+
+class KeyLines:
+    """Where keys and list items sit in a YAML file (1-based lines), for pointing at an entity's definition.
+
+    Composed without constructing values, so it costs one pass over a file ``parse_yaml`` already accepted.
+    """
+
+    def __init__(self, text: str) -> None:
+        self._root = yaml.compose(text, Loader=yaml.SafeLoader)
+
+    def key(self, *path: str) -> int | None:
+        """The line of the mapping key at ``path`` (e.g. ``"flows", "sales"``); ``None`` when it is not there."""
+        found = self._find(path)
+        return found[0] if found else None
+
+    def items(self, *path: str) -> list[int]:
+        """The line of each item of the list under the key at ``path`` (empty when it is not a list)."""
+        found = self._find(path)
+        if not found or not isinstance(found[1], SequenceNode):
+            return []
+        return [item.start_mark.line + 1 for item in found[1].value]
+
+    def _find(self, path: tuple[str, ...]) -> tuple[int, Node] | None:
+        node, line = self._root, 1
+        for part in path:
+            if not isinstance(node, MappingNode):
+                return None
+            match = next(((k, v) for k, v in node.value if k.tag == "tag:yaml.org,2002:str" and k.value == part), None)
+            if match is None:
+                return None
+            line, node = match[0].start_mark.line + 1, match[1]
+        return (line, node) if node is not None else None

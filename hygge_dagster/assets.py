@@ -197,12 +197,10 @@ def load_entity(
 
 
 def source_asset_key(plan: EntityPlan) -> AssetKey | None:
-    """``[connection, schema, table]`` for entities read from a SQL connection; ``None`` for files.
+    """What the home reads, as the home config names it (``lineage_key``), sanitised; ``None`` when it names nothing.
 
-    The home names the table it reads (its ``table:``, else the entity name: discovered
-    SQL entities are named ``schema.table``).
+    ``[connection, schema, table]`` for SQL tables (discovered SQL entities are named
+    ``schema.table``), ``[files, folder]`` for Parquet homes.
     """
-    name = plan.home.lineage_name()
-    if plan.connection_name is None or name is None:
-        return None
-    return AssetKey([c.sanitize(plan.connection_name), *(c.sanitize(part) for part in name.split("."))])
+    parts = plan.home.lineage_key(plan)
+    return AssetKey([c.sanitize(part) for part in parts]) if parts else None

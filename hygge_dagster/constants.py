@@ -19,6 +19,13 @@ META_DESTINATION = "hygge/destination"
 META_RUN_TYPE = "hygge/run_type"
 META_WATERMARK_COLUMN = "hygge/watermark_column"
 META_KEY_COLUMNS = "hygge/key_columns"
+META_TABLE_NAME = "dagster/table_name"
+META_COLUMN_LINEAGE = "dagster/column_lineage"
+META_CODE_REFERENCES = "dagster/code_references"
+META_SOURCE_ASSET = "hygge/source_asset"  # the upstream asset whose same-named columns the lake's columns come from
+
+# Every entity asset's kinds: the home's type, the store's type and this one.
+HYGGE_KIND = "hygge"
 
 # Materialisation metadata (from the engine's EntityResult).
 META_ROW_COUNT = "dagster/row_count"  # rows in the published table (what the UI plots), not this run's

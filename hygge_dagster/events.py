@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
-from dagster import AssetExecutionContext, AssetKey, AssetObservation, MaterializeResult
+from dagster import AssetExecutionContext, AssetKey, AssetObservation, MaterializeResult, MetadataValue
 
 from hygge_core.config import RUN_TYPES, RunType
 from hygge_core.result import EntityResult
@@ -25,13 +25,20 @@ def entity_events(
     """
     if result.status == "failed" and not result.published:
         return
-    metadata = result_metadata(result, attempt=attempt)
+    metadata = result_metadata(result, attempt=attempt, source=_source_asset(context, key))
     checks = check_results(result.checks, key, context.selected_asset_check_keys)
     if result.published:
         yield MaterializeResult(asset_key=key, metadata=metadata, check_results=checks)
     else:
         yield AssetObservation(asset_key=key, metadata=metadata, description="nothing new: destination unchanged")
         yield from checks
+
+
+def _source_asset(context: AssetExecutionContext, key: AssetKey) -> AssetKey | None:
+    """The upstream asset the translator named in the spec (``hygge/source_asset``): the run's columns come from it."""
+    value = context.assets_def.specs_by_key[key].metadata.get(c.META_SOURCE_ASSET)
+    text = value.value if isinstance(value, MetadataValue) else value
+    return AssetKey.from_user_string(text) if isinstance(text, str) else None
 
 
 def run_type_override(tags: Mapping[str, str]) -> RunType | None:

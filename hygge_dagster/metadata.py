@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pyarrow as pa
-from dagster import MetadataValue, TableColumn, TableSchema
+from dagster import AssetKey, MetadataValue, TableColumn, TableColumnDep, TableColumnLineage, TableSchema
 
 from hygge_core.result import EntityResult
 from hygge_core.state import Watermark
@@ -11,13 +13,15 @@ from hygge_core.store import PublishResult
 from hygge_dagster import constants as c
 
 
-def result_metadata(result: EntityResult, *, attempt: int) -> dict[str, object]:
+def result_metadata(result: EntityResult, *, attempt: int, source: AssetKey | None = None) -> dict[str, object]:
     """What a materialisation (or, for an unchanged entity, an observation) records.
 
     ``dagster/row_count`` is the rows in the published table, as the store read them back
     after its commit: the UI plots it as the table's size, so an incremental append shows
     the total and a run with nothing new (an observation) records none rather than a dip
-    to zero. This run's rows are ``hygge/rows_loaded``.
+    to zero. This run's rows are ``hygge/rows_loaded``. With the ``source`` asset upstream
+    of the entity, the written columns' identity lineage from it (Dagster reads column
+    lineage from materialisations).
     """
     metadata: dict[str, object] = {
         c.META_ROWS_LOADED: MetadataValue.int(result.rows),
@@ -39,6 +43,8 @@ def result_metadata(result: EntityResult, *, attempt: int) -> dict[str, object]:
         metadata.update(publish_metadata(result.publish))
     if result.schema is not None:
         metadata[c.META_COLUMN_SCHEMA] = MetadataValue.table_schema(table_schema(result.schema))
+        if source is not None:
+            metadata[c.META_COLUMN_LINEAGE] = MetadataValue.column_lineage(column_lineage(result.schema.names, source))
     return metadata
 
 
@@ -57,7 +63,17 @@ def publish_metadata(publish: PublishResult) -> dict[str, object]:
 
 def table_schema(schema: pa.Schema) -> TableSchema:
     """Dagster's column schema from the Arrow schema that was written (types as Arrow spells them)."""
-    return TableSchema(columns=[TableColumn(name=field.name, type=str(field.type)) for field in schema])
+    return columns_schema([(field.name, str(field.type)) for field in schema])
+
+
+def columns_schema(columns: Sequence[tuple[str, str]]) -> TableSchema:
+    """Dagster's column schema from ``(name, arrow type)`` pairs, as a commit record keeps them."""
+    return TableSchema(columns=[TableColumn(name=name, type=kind) for name, kind in columns])
+
+
+def column_lineage(columns: Sequence[str], source: AssetKey) -> TableColumnLineage:
+    """Identity lineage: hygge copies columns, so each lake column comes from the source's column of the same name."""
+    return TableColumnLineage(deps_by_column={name: [TableColumnDep(asset_key=source, column_name=name)] for name in columns})
 
 
 def _watermark_text(watermark: Watermark | None) -> str:

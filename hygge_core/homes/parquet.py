@@ -49,6 +49,15 @@ class ParquetHomeConfig(FolderPerEntity, HomeConfig):
     def local_paths(self) -> list[Path]:
         return [_fixed_prefix(self.path)]
 
+    def lineage_key(self, context: EntityContext) -> tuple[str, ...]:
+        """``("files", folder)``: the folder (or file) read, relative to the project when it lies inside it."""
+        folder = _fixed_prefix(self.path)
+        try:
+            shown = folder.relative_to(context.project_root).as_posix()
+        except ValueError:
+            shown = folder.as_posix()
+        return ("files", shown)
+
 
 class ParquetHome(Home, type_name="parquet", config=ParquetHomeConfig):
     config: ParquetHomeConfig

@@ -233,6 +233,10 @@ class DeltaStore(Store, type_name="delta", config=DeltaStoreConfig):
         table = self.open_table()
         return None if table is None else table.version()
 
+    def definition_state(self) -> EntityState | None:
+        """Read on local disk only: opening a remote table at definition time costs network round trips per entity."""
+        return self.read_state() if self.is_local else None
+
     def session(self) -> DeltaSession:
         self.check_ownership()
         return DeltaSession(self)

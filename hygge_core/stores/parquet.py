@@ -67,8 +67,15 @@ class ParquetStore(Store, type_name="parquet", config=ParquetStoreConfig):
     def destination(self) -> str:
         return str(self.entity_dir)
 
+    @property
+    def public_uri(self) -> str:
+        return self.entity_dir.absolute().as_uri()
+
     def read_state(self) -> EntityState:
         return read_state(self.entity_dir)
+
+    def definition_state(self) -> EntityState:
+        return self.read_state()
 
     def session(self) -> ParquetSession:
         return ParquetSession(self)

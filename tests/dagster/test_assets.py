@@ -34,7 +34,7 @@ def test_specs_describe_each_entity(sample_project: Path) -> None:
     assert set(specs) == {key(name) for name in ENTITIES}
     orders = specs[key("orders")]
     assert orders.group_name == "files_to_lake"
-    assert orders.kinds == {"parquet"}
+    assert orders.kinds == {"parquet", "hygge"}
     assert orders.tags["hygge/flow"] == "files_to_lake"
     assert orders.metadata["hygge/entity"] == "orders"
     assert orders.metadata["hygge/destination"] == str(lake(sample_project, "orders"))
@@ -213,7 +213,7 @@ def test_source_assets_give_lineage_for_sql_connections(write_project) -> None:
     specs = {spec.key: spec for spec in defs.resolve_all_asset_specs()}
     entity = specs[AssetKey(["erp_to_lake", "sales_orders"])]
     assert [dep.asset_key for dep in entity.deps] == [AssetKey(["erp", "sales", "orders"])]
-    assert entity.kinds == {"test_memory", "parquet"}
+    assert entity.kinds == {"test_memory", "parquet", "hygge"}
     assert entity.tags["hygge/connection"] == "erp"
     assert AssetKey(["erp", "sales", "orders"]) in specs
     (assets_def,) = [a for a in defs.assets if AssetKey(["erp_to_lake", "sales_orders"]) in a.keys]

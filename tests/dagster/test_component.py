@@ -73,7 +73,7 @@ def test_translation_block_changes_key_group_tags_owners_and_automation(sample_p
             # merged over hygge's own tags, which the UI's flow filter and the sensors rely on
             tags = {key: value for key, value in orders.tags.items() if not key.startswith("dagster/kind/")}
             assert tags == {"hygge/flow": "files_to_lake", "tier": "bronze", "source": "parquet"}
-            assert orders.kinds == {"parquet"}
+            assert orders.kinds == {"parquet", "hygge"}
             assert orders.owners == ["team:data"]
             assert orders.automation_condition is not None and "0 2 * * *" in orders.automation_condition.get_label()
             assert orders.metadata["hygge/entity"] == "orders"  # the rest of hygge's spec is kept
