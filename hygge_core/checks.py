@@ -9,13 +9,14 @@ outcome even though its data was already published. ``hygge_dagster`` only maps
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from hygge_core.project import EntityPlan
     from hygge_core.result import EntityResult
+    from hygge_core.state import EntityState
     from hygge_core.store import Store
 
 CheckName = Literal["row_count", "schema_drift", "not_empty", "unique_key"]
@@ -91,6 +92,93 @@ def evaluate_checks(
         else:
             results.append(_unique_key(plan, store))
     return results
+
+
+def evaluate_published(plan: EntityPlan, names: Collection[CheckName] | None = None) -> list[CheckResult]:
+    """A result for each declared check (of ``names``) judged against the published version alone, without a load.
+
+    For a check run on its own (Dagster's "Execute" on a check): the row count is read from
+    the lake and reconciled with the last commit's record, the lake's columns with the
+    record's schema, and the key's uniqueness by reading the key columns, as after a load.
+    Raises ``StoreError`` when the commit record cannot be read.
+    """
+    store = plan.create_store()
+    state = store.read_state()
+    wanted = [spec.name for spec in declared_checks(plan) if names is None or spec.name in names]
+    if state.is_new:
+        return [_nothing_to_judge(name, "nothing published yet: nothing to check") for name in wanted]
+    lake = _Lake.read(store, state) if store.scannable else None
+    results = []
+    for name in wanted:
+        if name == "unique_key":
+            results.append(_unique_key(plan, store))
+        elif lake is None:
+            results.append(_nothing_to_judge(name, f"store type {plan.store.type!r} cannot read its data back"))
+        elif lake.error is not None:
+            severity: Severity = "WARN" if name in ("schema_drift", "not_empty") else "ERROR"
+            results.append(CheckResult(name, passed=False, severity=severity, description=lake.error))
+        elif name == "row_count":
+            results.append(_published_row_count(state, lake.rows))
+        elif name == "schema_drift":
+            results.append(_published_columns(state, lake.columns))
+        else:
+            results.append(_not_empty_published(lake.rows))
+    return results
+
+
+@dataclass(frozen=True)
+class _Lake:
+    """What the published version holds, read once: its row count (footers, the Delta log) and its column names."""
+
+    rows: int = 0
+    columns: tuple[str, ...] = ()
+    error: str | None = None
+
+    @classmethod
+    def read(cls, store: Store, state: EntityState) -> _Lake:
+        import polars as pl
+
+        try:
+            frame = store.scan(state)
+            if frame is None:
+                return cls(error="the commit record lists no data files; run a full drop to rebuild the entity")
+            return cls(rows=int(frame.select(pl.len()).collect().item()), columns=tuple(frame.collect_schema().names()))
+        except (OSError, pl.exceptions.PolarsError) as error:
+            return cls(error=f"cannot read the published data of {store.destination}: {error}")
+
+
+def _published_row_count(state: EntityState, rows: int) -> CheckResult:
+    """The lake holds what the last commit recorded: exactly its rows after a full drop, at least them after an append."""
+    recorded = state.rows_last_run
+    metadata: dict[str, Any] = {"rows_in_table": rows, "rows_last_run": recorded, "last_run_type": state.run_type}
+    if state.run_type == "full_drop":
+        problems = [
+            f"the table holds {rows:,} rows but the last run, a full drop, wrote {recorded:,}" if rows != recorded else ""
+        ]
+    else:
+        problems = [f"the table holds {rows:,} rows, fewer than the {recorded:,} the last run added" if rows < recorded else ""]
+    return _verdict("row_count", "ERROR", problems, metadata)
+
+
+def _published_columns(state: EntityState, columns: Sequence[str]) -> CheckResult:
+    """The lake's columns are the ones the commit record lists (its one schema), in the same order."""
+    recorded = [name for name, _ in state.columns]
+    missing = [name for name in recorded if name not in columns]
+    extra = [name for name in columns if name not in recorded]
+    reordered = not missing and not extra and list(columns) != recorded
+    problems = [
+        f"the commit record lists {', '.join(missing)}, which the data lacks" if missing else "",
+        f"the data has {', '.join(extra)}, which the commit record does not list" if extra else "",
+        "the columns are in another order than the commit record's" if reordered else "",
+    ]
+    metadata: dict[str, Any] = {"columns": [f"{name}: {kind}" for name, kind in state.columns]}
+    return _verdict("schema_drift", "WARN", problems, metadata, intro="published data and its commit record disagree: ")
+
+
+def _not_empty_published(rows: int) -> CheckResult:
+    passed = rows > 0
+    description = None if passed else "the published table holds zero rows"
+    return CheckResult("not_empty", passed=passed, severity="WARN", description=description, metadata={"rows": rows})
 
 
 def key_columns(plan: EntityPlan) -> list[str]:

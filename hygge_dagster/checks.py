@@ -2,16 +2,18 @@
 
 ``hygge_core.checks`` decides what each entity declares and computes every verdict;
 this module only translates. Results are emitted only for the check keys the run
-selected, as Dagster requires.
+selected, as Dagster requires. A run that selects checks without their asset (the UI's
+"Execute" on a check) gets them judged against the published version, with no load.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
 
-from dagster import AssetCheckKey, AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey, MetadataValue
+from dagster import AssetCheckKey, AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey, Failure, MetadataValue
 
-from hygge_core.checks import CheckResult, declared_checks
+from hygge_core.checks import CheckResult, declared_checks, evaluate_published
+from hygge_core.errors import HyggeError
 from hygge_core.project import EntityPlan
 
 
@@ -29,6 +31,24 @@ def check_results(
     """Dagster results for the selected checks of this asset (Dagster fails a step that omits one)."""
     wanted = {key.name for key in selected if key.asset_key == asset_key}
     return [_dagster_result(check, asset_key) for check in checks if check.name in wanted]
+
+
+def published_check_results(plan: EntityPlan, asset_key: AssetKey, selected: Collection[AssetCheckKey]) -> list[AssetCheckResult]:
+    """The selected checks of an asset this run does not load, judged against its published version.
+
+    An unreadable commit record fails the step (not retried): no verdict can be given.
+    """
+    wanted = {key.name for key in selected if key.asset_key == asset_key}
+    if not wanted:
+        return []
+    try:
+        checks = evaluate_published(plan, wanted)  # type: ignore[arg-type]  (names Dagster holds are the declared ones)
+    except HyggeError as error:
+        text = str(error)
+        raise Failure(
+            description=text if text.startswith(f"{plan.key}: ") else f"{plan.key}: {text}", allow_retries=False
+        ) from error
+    return [_dagster_result(check, asset_key) for check in checks]
 
 
 def _dagster_result(check: CheckResult, asset_key: AssetKey) -> AssetCheckResult:

@@ -30,6 +30,7 @@ from hygge_core.project import EntityPlan
 from hygge_core.result import EntityResult
 from hygge_core.runner import run_with_retries
 from hygge_dagster import constants as c
+from hygge_dagster.checks import published_check_results
 from hygge_dagster.events import entity_events, run_type_override
 from hygge_dagster.pools import entity_slot
 from hygge_dagster.progress import ThrottledProgress
@@ -60,7 +61,7 @@ class _LogLine:
 
 def load_entities(context: AssetExecutionContext, plans: Mapping[AssetKey, EntityPlan], *, concurrency: int) -> Iterator[object]:
     """Load the selected entities of this step concurrently and yield each one's events as it finishes."""
-    _refuse_checks_alone(context, plans)
+    yield from _checks_alone(context, plans)
     done_before = _loaded_by_earlier_attempts(context, plans)
     selected = [(key, plan) for key, plan in plans.items() if key in context.selected_asset_keys and key not in done_before]
     if done_before:
@@ -181,14 +182,12 @@ def _shared_failure(failed: Mapping[str, str], *, total: int) -> Failure:
     )
 
 
-def _refuse_checks_alone(context: AssetExecutionContext, plans: Mapping[AssetKey, EntityPlan]) -> None:
+def _checks_alone(context: AssetExecutionContext, plans: Mapping[AssetKey, EntityPlan]) -> Iterator[object]:
+    """Results for checks selected without their asset (the UI's "Execute" on a check), judged against the published version."""
     alone = sorted({key.asset_key for key in context.selected_asset_check_keys} - set(context.selected_asset_keys), key=str)
-    if alone:
-        names = ", ".join(plans[key].key for key in alone if key in plans)
-        raise Failure(
-            description=f"{names}: hygge evaluates checks while it loads the entity; select the asset with its checks",
-            allow_retries=False,
-        )
+    for key in alone:
+        if key in plans:
+            yield from published_check_results(plans[key], key, context.selected_asset_check_keys)
 
 
 def _loaded_by_earlier_attempts(context: AssetExecutionContext, plans: Mapping[AssetKey, EntityPlan]) -> set[AssetKey]:
