@@ -36,5 +36,7 @@ def test_checks_alone_and_definition_metadata_read_the_local_table(tmp_path: Pat
     (spec,) = build_hygge_asset_specs(hygge_core.load_project(root))
     assert spec.key == AssetKey(["files", "items"])
     assert spec.kinds == {"parquet", "delta", "hygge"}
+    assert spec.metadata["dagster/uri"].value == (tmp_path / "lake" / "items").as_uri()
+    assert spec.metadata["dagster/table_name"].value == "files.items"
     schema = spec.metadata["dagster/column_schema"].value
     assert [column.name for column in schema.columns] == ["id", "tag", "amount", "at", "payload"]
