@@ -173,7 +173,10 @@ class DagsterConfig(StrictModel):
 
     executor: Literal["multiprocess", "in_process"] = "multiprocess"
     start_method: Literal["forkserver", "spawn"] = Field(default="forkserver", description="multiprocess start method")
-    source_assets: bool = Field(default=False, description="add external [connection, schema, table] assets for lineage")
+    source_assets: bool = Field(
+        default=False,
+        description="add external source assets for lineage: [connection, schema, table] for SQL homes, [files, folder] for Parquet homes",
+    )
     step: StepMode = Field(
         default="auto", description="entity: a step (process) per entity; flow: one step per flow; auto: flow for many entities"
     )
