@@ -8,6 +8,8 @@ scratch folder, removed at the end. Approaches, each one whole process measured 
 
 * ``hygge_start``: ``hygge start -p <project>``, one flow with the two entities (project defaults:
   multiprocess executor with forkserver, concurrency 4);
+* ``hygge_start_flow``: the same with ``dagster: {step: flow}`` on the flow: one step carries both
+  entities, so hygge runs that one-step run in process (no forkserver, no step process);
 * ``in_process``: the same project through the engine in one process, no Dagster:
   ``python -c 'import hygge_core; hygge_core.run_project(hygge_core.load_project(...))'`` (the peer of
   issue 10's target: ``hygge start`` within 1.15x of its time and 1.2x of its memory);
@@ -34,7 +36,7 @@ import sidebyside
 import tpch
 
 TABLES = ["lineitem", "orders"]
-APPROACHES = ("hygge_start", "in_process", "pyarrow", "polars")
+APPROACHES = ("hygge_start", "hygge_start_flow", "in_process", "pyarrow", "polars")
 DAGSTER_YAML = "telemetry:\n  enabled: false\n"
 
 IN_PROCESS = """
@@ -95,8 +97,19 @@ def approaches(work: Path, source: Path, expected: dict[str, int], only: list[st
             entities: [{", ".join(TABLES)}]
         """)
     )
+    flow_project = work / "project_flow"
+    flow_project.mkdir()
+    (flow_project / "hygge.yml").write_text(
+        (project / "hygge.yml").read_text().replace("    entities:", "    dagster: {step: flow}\n    entities:")
+    )
     env = {k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME", "HYGGE_PROJECT")}
     lake, out = project / "lake", work / "out"
+
+    def reset_flow_project() -> None:
+        shutil.rmtree(flow_project / "lake", ignore_errors=True)
+        shutil.rmtree(flow_project / ".dagster", ignore_errors=True)
+        (flow_project / ".dagster").mkdir()
+        (flow_project / ".dagster" / "dagster.yaml").write_text(DAGSTER_YAML)
 
     def reset_project() -> None:
         shutil.rmtree(lake, ignore_errors=True)
@@ -127,6 +140,15 @@ def approaches(work: Path, source: Path, expected: dict[str, int], only: list[st
             reset_project,
             verifier(lake),
             cwd=project,
+        ),
+        sidebyside.Approach(
+            "hygge_start_flow",
+            "hygge start, step: flow",
+            [str(bin_dir / "hygge"), "start", "-p", str(flow_project)],
+            env,
+            reset_flow_project,
+            verifier(flow_project / "lake"),
+            cwd=flow_project,
         ),
         sidebyside.Approach(
             "in_process",

@@ -21,7 +21,7 @@ import signal
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
 from dagster import AssetExecutionContext, AssetKey, DagsterEventType, DagsterRun, Failure, MetadataValue
@@ -67,6 +67,8 @@ def load_entities(context: AssetExecutionContext, plans: Mapping[AssetKey, Entit
     if done_before:
         names = ", ".join(sorted(plans[key].key for key in done_before if key in context.selected_asset_keys))
         context.log.info(f"re-execution from failure: already loaded by the run(s) it retries, skipped: {names}")
+    if not selected:
+        return  # only checks were selected (evaluated above), or every entity was loaded by an earlier attempt
     run_type = run_type_override(context.run.tags)
     threads = shared_step_threads(concurrency, steps_in_run=_steps_in_run(context), sequential=_sequential(context))
     work: queue.SimpleQueue[tuple[AssetKey, EntityPlan]] = queue.SimpleQueue()
@@ -76,29 +78,45 @@ def load_entities(context: AssetExecutionContext, plans: Mapping[AssetKey, Entit
     cancel = threading.Event()
     step_key = context.op_execution_context.op.name
 
-    def worker() -> None:
-        while True:
-            try:
-                key, plan = work.get_nowait()
-            except queue.Empty:
-                return
-            try:
-                with entity_slot(
-                    context.instance,
-                    plan.connection_name,
-                    run_id=context.run.run_id,
-                    slot_key=f"{step_key}[{plan.key}]",
-                    cancel=cancel,
-                ):
+    def worker(number: int) -> None:
+        """Load queued entities one after another, keeping a pool slot while the next entity uses the same connection.
+
+        Keeping the slot keeps the pooled connection too (releasing it closes the idle
+        connections no slot covers), so a run of a connection's entities logs in once.
+        """
+        with ExitStack() as slot:
+            held_for: tuple[str | None] | None = None  # (connection,) while a slot for it is held
+            while True:
+                try:
+                    key, plan = work.get_nowait()
+                except queue.Empty:
+                    return
+                try:
+                    if held_for != (plan.connection_name,):
+                        slot.close()  # the previous connection's slot, if any
+                        held_for = None
+                        slot.enter_context(
+                            entity_slot(
+                                context.instance,
+                                plan.connection_name,
+                                run_id=context.run.run_id,
+                                slot_key=f"{step_key}[worker {number}]",
+                                cancel=cancel,
+                            )
+                        )
+                        held_for = (plan.connection_name,)
                     progress = ThrottledProgress(lambda line: done.put(_LogLine(line)))
                     result = run_with_retries(plan, run_type=run_type, progress=progress, cancel=cancel)
-                done.put(_Finished(key, result))
-            except BaseException as error:  # noqa: BLE001  (handed to the step's thread, which decides)
-                done.put(_Crashed(plan, error))
-                if not isinstance(error, Exception):
-                    return
+                    done.put(_Finished(key, result))
+                except BaseException as error:  # noqa: BLE001  (handed to the step's thread, which decides)
+                    done.put(_Crashed(plan, error))
+                    if not isinstance(error, Exception):
+                        return
 
-    workers = [threading.Thread(target=worker, name=f"hygge-step-{i}", daemon=True) for i in range(min(threads, len(selected)))]
+    workers = [
+        threading.Thread(target=worker, args=(i,), name=f"hygge-step-{i}", daemon=True)
+        for i in range(min(threads, len(selected)))
+    ]
     context.log.info(f"loading {len(selected)} entities on {len(workers)} thread(s)")
     for thread in workers:
         thread.start()

@@ -61,7 +61,7 @@ def test_kinds_and_metadata_follow_the_delta_log(tmp_path: Path, lake: Lake, env
     uri = lake.uri("items")
     defs = build_definitions(project)
     (spec,) = defs.resolve_all_asset_specs()
-    assert spec.kinds == {"parquet", "delta"}
+    assert spec.kinds == {"parquet", "delta", "hygge"}
     job = defs.resolve_implicit_global_asset_job_def()
 
     def materialized(tags: dict[str, str]) -> dict:

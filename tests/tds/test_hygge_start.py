@@ -226,7 +226,9 @@ def test_in_process_runs_share_pool_size_connections(tmp_path, tds_data, tds_ser
     ok(hygge_start(root))
     assert lake(root, "dbo.t04").column("id").to_pylist() == list(range(400, 500))
     assert server.stats.max_active <= 3, f"{server.stats.max_active} sessions at once with pool_size 3"
-    assert server.stats.sessions <= 3, f"{server.stats.sessions} logins for 10 entities: pooled connections were not reused"
+    # Reused, not one login per entity. One more than pool_size is allowed: a worker that gives back its pool slot
+    # closes the idle connection no slot covers any more (so other processes may have it), and a later read logs in.
+    assert server.stats.sessions <= 4, f"{server.stats.sessions} logins for 10 entities: pooled connections were not reused"
     assert server.stats.active == 0
 
 
