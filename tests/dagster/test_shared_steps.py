@@ -240,3 +240,40 @@ def test_failed_entities_are_named_in_json_metadata(write_project) -> None:
     failed = metadata["hygge/failed_entities"].value
     assert list(failed) == ["fl/d"] and failed["fl/d"] == "unexpected RuntimeError: boom in d"
     assert json.dumps(failed)  # plain JSON, readable by any client
+
+
+def test_two_shared_steps_never_load_more_entities_than_concurrency(write_project, tmp_path: Path) -> None:
+    """concurrency: 2 over two shared steps in two processes: each gets one thread, so at most two entities overlap."""
+    timeline = tmp_path / "timeline"
+    timeline.mkdir()
+    flows = "\n".join(
+        f"""
+          {flow}:
+            home: {{type: test_memory, rows: 10, sleep: 0.4, timeline: {timeline}}}
+            store: {{type: parquet, path: lake/{flow}}}
+            dagster: {{step: flow}}
+            entities: [{", ".join(f"{flow}_{i}" for i in range(3))}]"""
+        for flow in ("left", "right")
+    )
+    root = write_project(
+        f"""
+        name: budget
+        concurrency: 2
+        dagster: {{executor: multiprocess}}
+        flows:{flows}
+        """
+    )
+    project = load_project(root)
+    with instance_for_test() as instance:
+        report = materialize_entities(project, project.plans, instance=instance, max_concurrent=2)
+        assert report.success, [o.error for o in report.entities]
+        steps = {e.step_key for e in instance.all_logs(report.run_id) if e.dagster_event_type == DagsterEventType.STEP_START}
+    assert steps == {"hygge_flow__left", "hygge_flow__right"}
+    stamps = []
+    for name in [f"{flow}_{i}" for flow in ("left", "right") for i in range(3)]:
+        stamps += [(float((timeline / f"{name}.start").read_text()), 1), (float((timeline / f"{name}.end").read_text()), -1)]
+    running, most = 0, 0
+    for _, change in sorted(stamps, key=lambda stamp: (stamp[0], stamp[1])):  # an end before a start at the same instant
+        running += change
+        most = max(most, running)
+    assert most <= 2, f"{most} entities loaded at once with concurrency 2"
