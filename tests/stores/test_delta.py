@@ -10,7 +10,6 @@ import logging
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -19,7 +18,7 @@ import pytest
 import hygge_core
 from hygge_core import StoreError, TransientError
 
-from .lakes import Lake, azure_lake, s3_lake
+from .lakes import Lake
 from .support import (
     SCHEMA,
     PausedChild,
@@ -37,24 +36,6 @@ pytest.importorskip("deltalake", reason="Delta tests NOT RUN: install the test e
 
 ENTITY = "files/items"
 HYGGE = str(Path(sys.executable).with_name("hygge"))
-
-
-@pytest.fixture(params=["local", "s3", "azure"])
-def lake(request: pytest.FixtureRequest, tmp_path: Path) -> Lake:
-    if request.param == "local":
-        return Lake(name="local", root=str(tmp_path / "lake"))
-    if request.param == "s3":
-        return s3_lake(request.getfixturevalue("s3_server"))
-    return azure_lake(request.getfixturevalue("azure_server"))
-
-
-@pytest.fixture
-def env(lake: Lake, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
-    """The storage options reach the project through ``${ENV}`` variables, as users are told to write them."""
-    values = option_env(lake.options)
-    for key, value in values.items():
-        monkeypatch.setenv(key, value)
-    yield values
 
 
 def setup(tmp_path: Path, lake: Lake, **kwargs) -> Path:

@@ -7,7 +7,6 @@ version, ``dagster/uri`` with its address (no secret anywhere in the metadata).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -17,31 +16,14 @@ from dagster import AssetKey, DagsterEventType, DagsterInstance
 from hygge_core.stores.delta_errors import public_uri
 from hygge_dagster import build_definitions
 
-from .lakes import Lake, azure_lake, s3_lake
-from .support import delta_table, make_table, option_env, project_yaml, write_project, write_source
+from .lakes import Lake
+from .support import delta_table, make_table, project_yaml, write_project, write_source
 
 pytest.importorskip("deltalake", reason="Delta tests NOT RUN: install the test extra (deltalake)")
 
 ITEMS = AssetKey(["files", "items"])
 INCREMENTAL = {"hygge/run_type": "incremental"}
 FULL_DROP = {"hygge/run_type": "full_drop"}
-
-
-@pytest.fixture(params=["local", "s3", "azure"])
-def lake(request: pytest.FixtureRequest, tmp_path: Path) -> Lake:
-    if request.param == "local":
-        return Lake(name="local", root=str(tmp_path / "lake"))
-    if request.param == "s3":
-        return s3_lake(request.getfixturevalue("s3_server"))
-    return azure_lake(request.getfixturevalue("azure_server"))
-
-
-@pytest.fixture
-def env(lake: Lake, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
-    values = option_env(lake.options)
-    for key, value in values.items():
-        monkeypatch.setenv(key, value)
-    yield values
 
 
 def log_rows(lake: Lake, uri: str) -> int:
