@@ -105,17 +105,17 @@ def approaches(work: Path, source: Path, expected: dict[str, int], only: list[st
     env = {k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME", "HYGGE_PROJECT")}
     lake, out = project / "lake", work / "out"
 
-    def reset_flow_project() -> None:
-        shutil.rmtree(flow_project / "lake", ignore_errors=True)
-        shutil.rmtree(flow_project / ".dagster", ignore_errors=True)
-        (flow_project / ".dagster").mkdir()
-        (flow_project / ".dagster" / "dagster.yaml").write_text(DAGSTER_YAML)
+    def resetter(folder: Path):  # noqa: ANN202
+        def reset() -> None:
+            """Nothing from an earlier run: no lake, a fresh Dagster home."""
+            shutil.rmtree(folder / "lake", ignore_errors=True)
+            shutil.rmtree(folder / ".dagster", ignore_errors=True)
+            (folder / ".dagster").mkdir()
+            (folder / ".dagster" / "dagster.yaml").write_text(DAGSTER_YAML)
 
-    def reset_project() -> None:
-        shutil.rmtree(lake, ignore_errors=True)
-        shutil.rmtree(project / ".dagster", ignore_errors=True)
-        (project / ".dagster").mkdir()
-        (project / ".dagster" / "dagster.yaml").write_text(DAGSTER_YAML)
+        return reset
+
+    reset_project, reset_flow_project = resetter(project), resetter(flow_project)
 
     def reset_out() -> None:
         shutil.rmtree(out, ignore_errors=True)

@@ -66,10 +66,10 @@ def entity_slot(
     holding a slot leaves it claimed, as with Dagster's own steps, until the run's slots
     are freed (``dagster instance concurrency`` or the UI).
     """
-    pool = pool_name(connection) if connection is not None else None
-    if connection is None or pool is None or not _limited(instance, pool):
+    if connection is None or not _limited(instance, pool_name(connection)):
         yield
         return
+    pool = pool_name(connection)
     storage = instance.event_log_storage
     claimed = False
     try:
