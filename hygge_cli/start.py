@@ -56,16 +56,15 @@ def _run_start(args: argparse.Namespace, signals: StopSignals) -> int:
         end_canceled_runs,
         entity_steps,
         materialize_entities,
-        project_job,
         request_cancel,
-        type_modules,
+        run_job,
     )
 
     reporter = make_reporter(args)
     home = dagster_home(project.root)
     instance = DagsterInstance.get() if "DAGSTER_HOME" in os.environ else DagsterInstance.from_config(str(home))
     session = (SESSION_TAG, uuid.uuid4().hex)
-    steps = entity_steps(project_job(project, "in_process", 1, type_modules(plans)), plans)
+    steps = entity_steps(run_job(project, plans, args.concurrency)[1], plans)
     reporter.message(f"running {len(plans)} entit{'y' if len(plans) == 1 else 'ies'} of {project.name!r}; Dagster home {home}")
     dagster_log = home / "hygge-start.log"
 

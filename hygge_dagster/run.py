@@ -69,11 +69,8 @@ def materialize_entities(
         raise ConfigError(f"run type {run_type!r} is not one of: {', '.join(RUN_TYPES)}")
     if not plans:
         raise ConfigError("no entities selected to run")
-    concurrency = max_concurrent or project.config.concurrency
-    kind = executor_kind(project, plans, concurrency)
-    modules = type_modules(plans)
-    args = (str(project.config_file), kind, concurrency, modules, discovered_names(project))
-    job_def = _JOBS[args] = project_job(project, kind, concurrency, modules)  # Dagster reconstructs it here: no reload
+    args, job_def = run_job(project, plans, max_concurrent)
+    _, kind, *_ = args
     steps = entity_steps(job_def, plans)
     apply_pool_limits(instance, project)
     run_tags = dict(tags or {})
@@ -103,6 +100,23 @@ _JOBS: dict[tuple[object, ...], JobDefinition] = {}
 """Jobs this process already built, by ``reconstruct_job`` arguments: one project load per process."""
 
 DiscoveredNames = tuple[tuple[str, tuple[str, ...]], ...]
+
+
+def run_job(
+    project: Project, plans: Sequence[EntityPlan], max_concurrent: int | None
+) -> tuple[tuple[str, str | None, int, tuple[str, ...], DiscoveredNames], JobDefinition]:
+    """The job that runs ``plans`` and the ``reconstruct_job`` arguments that rebuild it in step processes.
+
+    Built from the loaded project once per process: the CLI (for its live view) and
+    ``materialize_entities`` share it, and Dagster's own reconstruction in this process finds it cached.
+    """
+    concurrency = max_concurrent or project.config.concurrency
+    kind = executor_kind(project, plans, concurrency)
+    modules = type_modules(plans)
+    args = (str(project.config_file), kind, concurrency, modules, discovered_names(project))
+    if args not in _JOBS:
+        _JOBS[args] = project_job(project, kind, concurrency, modules)
+    return args, _JOBS[args]
 
 
 def executor_kind(project: Project, plans: Sequence[EntityPlan], concurrency: int) -> str | None:
