@@ -19,6 +19,7 @@ from hygge_core.loading import find_project_file, read_project_name
 # so the UI's code server imports the same hygge and the same packages (a ``dg`` on PATH may belong to another env).
 DG_MAIN = "import sys; from dagster_dg_cli.cli import main; sys.argv[0] = 'dg'; sys.exit(main())"
 
+WORKSPACE_FILE = "hygge-workspace.yaml"
 WORKSPACE = """\
 # Written by `hygge dev` on every start (edits are overwritten): one code location for the project
 # {config_file}, named after its `name:`.
@@ -30,8 +31,11 @@ load_from:
 
 
 def write_workspace(home: Path, *, config_file: Path, location_name: str) -> Path:
-    """The workspace file ``dg dev -w`` loads; the location name is the only thing a module pointer cannot set."""
-    workspace = home / "workspace.yaml"
+    """The workspace file ``dg dev -w`` loads; the location name is the only thing a module pointer cannot set.
+
+    Named for hygge, so a ``workspace.yaml`` of the user's own in a shared ``$DAGSTER_HOME`` is never overwritten.
+    """
+    workspace = home / WORKSPACE_FILE
     workspace.write_text(WORKSPACE.format(config_file=config_file, location_name=_yaml_string(location_name)), encoding="utf-8")
     return workspace
 

@@ -150,7 +150,7 @@ def test_dev_names_the_location_after_an_explicit_project_name(project: Path) ->
     with dev_server(project) as server:
         entries = server.wait_until_loaded()
     assert [entry["name"] for entry in entries] == ["sales lake"]
-    workspace = (project / ".dagster" / "workspace.yaml").read_text()
+    workspace = (project / ".dagster" / "hygge-workspace.yaml").read_text()
     assert 'location_name: "sales lake"' in workspace and "module_name: hygge_dagster.definitions" in workspace
 
 
@@ -244,3 +244,17 @@ def test_a_hygge_start_run_is_re_executed_from_failure_in_the_ui(project: Path) 
         assert _materialized(instance, child_id) == {"sample_to_lake/orders"}
     assert pq.read_table(sorted((project / "lake" / "orders").glob("*.parquet"))).equals(pq.read_table(source))
     assert sorted((project / "lake" / "customers").glob("*.parquet")) == customers_before  # not loaded again
+
+
+def test_dev_never_overwrites_a_workspace_file_of_the_user_s_own(tmp_path: Path) -> None:
+    """$DAGSTER_HOME may be shared: hygge writes only its own file there."""
+    from hygge_cli.dev import write_workspace
+
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    mine = home / "workspace.yaml"
+    mine.write_text("load_from:\n  - python_file: my_pipelines.py\n", encoding="utf-8")
+    written = write_workspace(home, config_file=tmp_path / "hygge.yml", location_name="lake")
+    assert written == home / "hygge-workspace.yaml"
+    assert mine.read_text(encoding="utf-8") == "load_from:\n  - python_file: my_pipelines.py\n"
+    assert 'location_name: "lake"' in written.read_text(encoding="utf-8")
