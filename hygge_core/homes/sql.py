@@ -112,6 +112,7 @@ class SqlHome(Home):
         self._count: int | None = None
         self._watermark: Watermark | None = None
         self._seen: dict[str, Any] | None = None
+        self._dropped_as_seen = 0  # rows of the lookback span that an earlier run already landed
 
     @property
     def dialect(self) -> Dialect:
@@ -195,7 +196,9 @@ class SqlHome(Home):
                 self._schema = self._schema or batch.schema
                 self._remember_tail(batch, window)  # before filtering: rows dropped as seen are still in the next span
                 if seen_filter is not None:
-                    batch = seen_filter(batch)
+                    kept = seen_filter(batch)
+                    self._dropped_as_seen += batch.num_rows - kept.num_rows
+                    batch = kept
                 yield batch
         finally:
             batches.close()  # range readers stop and are joined before `connection` goes back to the pool
@@ -362,7 +365,8 @@ class SqlHome(Home):
         return self._schema
 
     def source_row_count(self) -> int | None:
-        return self._count
+        """The window's COUNT less the re-read rows the lookback dropped: what this run should have written."""
+        return None if self._count is None else self._count - self._dropped_as_seen
 
     def state_update(self) -> StateUpdate:
         return StateUpdate(progress={SEEN_KEY: self._seen} if self._seen is not None else {}, watermark=self._watermark)

@@ -102,6 +102,9 @@ def test_lookback_rereads_late_rows_without_duplicating(pgdb, pg_project):
     )
     second = hygge_core.run_entity(plan)
     assert second.rows == 2
+    row_count = next(check for check in second.checks if check.name == "row_count")
+    assert row_count.passed, row_count.description  # the window counted 32 rows; the 30 re-read ones were dropped
+    assert row_count.metadata["source_rows"] == 2
     assert second.watermark_after.value == "2024-01-01T12:00:00+00:00"
     ids = sorted(r["id"] for r in pq.read_table(root / "lake" / "ledger").to_pylist())
     assert ids == [*range(1, 61), 1000, 1001]
