@@ -37,6 +37,47 @@ def summary_word(report: EntitiesRunReport) -> str:
     return "FAILED" if report.failed else "OK"
 
 
+def closing_line(report: EntitiesRunReport, *, run_id: bool = True) -> str:
+    """The run in one line: the verdict, then the rate over the entities' own loading time, the rest apart.
+
+    Dividing by the whole run would count Dagster's start-up and event recording as
+    slowness of the data path; the user sees both figures, each for what it is.
+    """
+    total = len(report.entities)
+    succeeded = total - len(report.failed)
+    loading = report.loading_seconds
+    unfinished = any(outcome.loading_window is None for outcome in report.entities)  # their time is not in loading
+    rate = f"{report.rows / loading:,.0f} rows/s over {loading:.2f}s of loading" if loading > 0 else "nothing loaded"
+    return (
+        f"{summary_word(report)}: {succeeded} of {total} entities succeeded, {report.rows:,} rows in {report.seconds:.2f}s "
+        f"({rate}; {'Dagster, start-up and unfinished entities' if unfinished else 'Dagster and start-up'} {report.overhead_seconds:.2f}s"
+        + (f"; Dagster run {report.run_id})" if run_id else ")")
+    )
+
+
+STATUS_WORDS = {
+    "success": "success",
+    "skipped": "skipped",
+    "failed": "failed",
+    "interrupted": "interrupted",
+    "not_run": "not run",
+}
+
+
+def status_text(outcome: EntityOutcome) -> str:
+    """The table's status: what happened to the entity, "check failed" when it loaded but an ERROR check failed."""
+    if outcome.status in ("success", "skipped") and outcome.failing_checks:
+        return "check failed"
+    return STATUS_WORDS[outcome.status]
+
+
+def reason_text(outcome: EntityOutcome) -> str:
+    """Why an entity is not OK, without the status word the table already shows."""
+    if outcome.ok:
+        return ""
+    return outcome.failure_text().removeprefix("interrupted: ").removeprefix("not run: ")
+
+
 class Reporter(ABC):
     @abstractmethod
     def started(self, key: str) -> None: ...
@@ -52,6 +93,10 @@ class Reporter(ABC):
 
     def message(self, text: str) -> None:
         """A line that is neither an entity event nor the summary (e.g. where the run can be seen)."""
+
+    def waiting(self, text: str) -> None:
+        """What the run is doing while no entity has started yet (loading Dagster, starting step processes)."""
+        self.message(text)
 
     def close(self) -> None: ...
 
@@ -94,15 +139,9 @@ class PlainReporter(Reporter):
             )
 
     def summary(self, report: EntitiesRunReport) -> None:
-        failed = [outcome for outcome in report.entities if not outcome.ok]
-        total = len(report.entities)
-        self._line(
-            f"{summary_word(report)}: {total - len(failed)} of {total} entities succeeded, {report.rows:,} rows in {report.seconds:.2f}s "
-            f"(Dagster run {report.run_id})"
-        )
-        for outcome in failed:
-            label = "" if outcome.status == "interrupted" else "failed: "  # the interrupted text says what happened itself
-            self._line(f"  {label}{outcome.key}: {outcome.failure_text()}")
+        self._line(closing_line(report))
+        for outcome in report.failed:
+            self._line(f"  {status_text(outcome)}: {outcome.key}: {reason_text(outcome)}")
 
     def message(self, text: str) -> None:
         if not self.quiet:
@@ -140,10 +179,15 @@ class JsonReporter(Reporter):
             interrupted=[outcome.key for outcome in report.interrupted],
             rows=report.rows,
             seconds=round(report.seconds, 3),
+            loading_seconds=round(report.loading_seconds, 3),
         )
 
     def message(self, text: str) -> None:
         self._emit("message", text=text)
+
+
+def bar_detail(rows: int, rows_per_second: float) -> str:
+    return f"{rows:>12,} rows {rows_per_second:>10,.0f} rows/s"
 
 
 class RichReporter(Reporter):
@@ -154,25 +198,35 @@ class RichReporter(Reporter):
         self._bars = RichProgress(
             SpinnerColumn(),
             TextColumn("[bold]{task.description}"),
-            TextColumn("{task.fields[rows]:>12,} rows"),
-            TextColumn("{task.fields[rate]:>10,.0f} rows/s"),
+            TextColumn("{task.fields[detail]}"),
             TimeElapsedColumn(),
             console=self.console,
             transient=False,
             redirect_stderr=False,  # Dagster's console logger writes to stderr, which hygge start sends to its log file
         )
         self._tasks: dict[str, TaskID] = {}
+        self._waiting: TaskID | None = None
         self._lock = threading.Lock()
         self._bars.start()
 
+    def waiting(self, text: str) -> None:
+        with self._lock:
+            if self._waiting is None:
+                self._waiting = self._bars.add_task(text, total=None, detail="")
+            else:
+                self._bars.update(self._waiting, description=text)
+
     def started(self, key: str) -> None:
         with self._lock:
+            if self._waiting is not None:  # the first entity is moving: the waiting line has said its piece
+                self._bars.remove_task(self._waiting)
+                self._waiting = None
             if key not in self._tasks:
-                self._tasks[key] = self._bars.add_task(key, total=None, rows=0, rate=0.0)
+                self._tasks[key] = self._bars.add_task(key, total=None, detail=bar_detail(0, 0.0))
 
     def progress(self, key: str, rows: int, rows_per_second: float) -> None:
         self.started(key)
-        self._bars.update(self._tasks[key], rows=rows, rate=rows_per_second)
+        self._bars.update(self._tasks[key], detail=bar_detail(rows, rows_per_second))
 
     def finished(self, outcome: EntityOutcome) -> None:
         self.started(outcome.key)
@@ -180,46 +234,58 @@ class RichReporter(Reporter):
         mark = "[green]✓[/green]" if ok else "[yellow]■[/yellow]" if outcome.status == "interrupted" else "[red]✗[/red]"
         self._bars.update(
             self._tasks[outcome.key],
-            description=f"{mark} {outcome.key}",
-            rows=outcome.rows,
-            rate=outcome.rows_per_second,
+            description=f"{mark} {escape(outcome.key)}",
+            detail=bar_detail(outcome.rows, outcome.rows_per_second),
             total=1,
             completed=1,
         )
         if outcome.status == "interrupted":
-            self.console.print(f"[yellow]stopped[/yellow] {escape(outcome.key)}: {outcome.failure_text()}")
+            self.console.print(f"[yellow]stopped[/yellow] {escape(outcome.key)}: {escape(outcome.failure_text())}")
         elif not ok:
-            self.console.print(f"[red]failed[/red] {outcome.key}: {escape(outcome.failure_text())}")
+            self.console.print(f"[red]failed[/red] {escape(outcome.key)}: {escape(outcome.failure_text())}")
 
     def summary(self, report: EntitiesRunReport) -> None:
+        with self._lock:
+            if self._waiting is not None:
+                self._bars.remove_task(self._waiting)
+                self._waiting = None
         self._bars.stop()
+        failures = bool(report.failed)
         table = Table(title=f"hygge run (Dagster run {report.run_id})")
-        for column in ("entity", "status", "rows", "rows/s", "duration", "checks"):
-            table.add_column(column, justify="right" if column in ("rows", "rows/s", "duration") else "left")
-        for outcome in report.entities:
-            status = (
-                outcome.status if outcome.ok else f"[red]{'check failed' if outcome.status != 'failed' else outcome.status}[/red]"
+        columns = ("entity", "status", "rows", "rows/s", "duration", "checks") + (("reason",) if failures else ())
+        for column in columns:
+            table.add_column(
+                column,
+                justify="right" if column in ("rows", "rows/s", "duration") else "left",
+                overflow="fold",
+                no_wrap=column not in ("entity", "reason"),
             )
-            if outcome.status == "interrupted":
-                status = f"[yellow]{outcome.failure_text()}[/yellow]"
-            table.add_row(
+        for outcome in report.entities:
+            colour = "green" if outcome.ok else "yellow" if outcome.status in ("interrupted", "not_run") else "red"
+            row = [
                 escape(outcome.key),
-                status,
+                f"[{colour}]{status_text(outcome)}[/{colour}]",
                 f"{outcome.rows:,}",
                 f"{outcome.rows_per_second:,.0f}",
                 f"{outcome.seconds:.2f}s",
                 checks_text(outcome),
-            )
-        seconds = report.seconds
+            ]
+            table.add_row(*row, *((escape(reason_text(outcome)),) if failures else ()))
+        loading = report.loading_seconds
         table.add_row(
-            "[bold]total", "", f"[bold]{report.rows:,}", f"{report.rows / seconds if seconds else 0:,.0f}", f"{seconds:.2f}s", ""
+            "[bold]total",
+            "",
+            f"[bold]{report.rows:,}",
+            f"{report.rows / loading if loading else 0:,.0f}",
+            f"{loading:.2f}s",
+            "",
+            *(("",) if failures else ()),
         )
         self.console.print(table)
-        if report.interrupted:
-            self.console.print(
-                f"[yellow]{summary_word(report)}[/yellow]: "
-                + ", ".join(f"{escape(o.key)}: {o.failure_text()}" for o in report.interrupted)
-            )
+        word = summary_word(report)
+        colour = {"OK": "green", "FAILED": "red", "INTERRUPTED": "yellow"}[word]
+        rest = closing_line(report, run_id=False).removeprefix(word)  # the table's title names the run
+        self.console.print(f"[bold {colour}]{word}[/bold {colour}]{escape(rest)}", highlight=False)
 
     def message(self, text: str) -> None:
         self.console.print(escape(text))

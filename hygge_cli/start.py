@@ -16,7 +16,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from rich.console import Console
 
@@ -27,6 +27,9 @@ from hygge_cli.signals import StopSignals
 from hygge_core.errors import ConfigError
 from hygge_core.loading import load_project
 from hygge_core.project import EntityPlan, Project
+
+if TYPE_CHECKING:
+    from hygge_dagster.outcomes import EntitiesRunReport
 
 SESSION_TAG = "hygge/cli_session"
 
@@ -49,6 +52,26 @@ def _run_start(args: argparse.Namespace, signals: StopSignals) -> int:
         print_plan(project, plans, run_type=args.run_type)
         return 0
 
+    reporter = make_reporter(args)
+    try:
+        report, dagster_log = _run_with_reporter(args, signals, project, plans, reporter)
+    finally:
+        reporter.close()  # also when the set-up fails or is interrupted: the terminal gets its cursor back
+    reporter.summary(report)
+    if signals.exit_code is not None:
+        return signals.exit_code
+    ok = report.ok
+    if not ok and not args.verbose:
+        reporter.message(f"Dagster's own log of this run: {dagster_log} (or run again with -v)")
+    return 0 if ok else 1
+
+
+def _run_with_reporter(
+    args: argparse.Namespace, signals: StopSignals, project: Project, plans: list[EntityPlan], reporter: Reporter
+) -> tuple[EntitiesRunReport, Path]:
+    """Start Dagster, run ``plans`` as one run while the reporter shows it; the report and Dagster's log file."""
+    reporter.waiting("starting Dagster…")  # importing Dagster and building the job takes seconds: say so
+
     from dagster import DagsterInstance
 
     from hygge_cli.watch import RunWatcher
@@ -60,7 +83,6 @@ def _run_start(args: argparse.Namespace, signals: StopSignals) -> int:
         run_job,
     )
 
-    reporter = make_reporter(args)
     home = dagster_home(project.root)
     instance = DagsterInstance.get() if "DAGSTER_HOME" in os.environ else DagsterInstance.from_config(str(home))
     session = (SESSION_TAG, uuid.uuid4().hex)
@@ -77,36 +99,27 @@ def _run_start(args: argparse.Namespace, signals: StopSignals) -> int:
             request_cancel(instance, session, f"hygge start received {name}")
 
     signals.listen(stop)
-    try:
-        with instance:
-            running.set()
-            try:
-                with (
-                    stderr_to(None if args.verbose else dagster_log),
-                    RunWatcher(instance, tag=session, steps=steps, reporter=reporter),
-                ):
-                    report = materialize_entities(
-                        project,
-                        plans,
-                        instance=instance,
-                        run_type=args.run_type,
-                        max_concurrent=args.concurrency,
-                        tags=dict([session]),
-                        run_config={"loggers": {"console": {"config": {"log_level": "INFO" if args.verbose else "ERROR"}}}},
-                    )
-            finally:
-                running.clear()
-                if signals.received is not None:
-                    end_canceled_runs(instance, session, f"hygge start received {signal.Signals(signals.received).name}")
-    finally:
-        reporter.close()
-    reporter.summary(report)
-    if signals.exit_code is not None:
-        return signals.exit_code
-    ok = report.ok
-    if not ok and not args.verbose:
-        reporter.message(f"Dagster's own log of this run: {dagster_log} (or run again with -v)")
-    return 0 if ok else 1
+    with instance:
+        running.set()
+        try:
+            with (
+                stderr_to(None if args.verbose else dagster_log),
+                RunWatcher(instance, tag=session, steps=steps, reporter=reporter),
+            ):
+                report = materialize_entities(
+                    project,
+                    plans,
+                    instance=instance,
+                    run_type=args.run_type,
+                    max_concurrent=args.concurrency,
+                    tags=dict([session]),
+                    run_config={"loggers": {"console": {"config": {"log_level": "INFO" if args.verbose else "ERROR"}}}},
+                )
+        finally:
+            running.clear()
+            if signals.received is not None:
+                end_canceled_runs(instance, session, f"hygge start received {signal.Signals(signals.received).name}")
+    return report, dagster_log
 
 
 @contextlib.contextmanager

@@ -32,6 +32,7 @@ _ENDS_AN_ENTITY = frozenset(
     }
 )
 INTERRUPTED_TEXT = "interrupted: previous version kept"
+NOT_RUN_TEXT = "not run: the run ended before this entity started"
 INTERRUPT_ERRORS = frozenset({"DagsterExecutionInterruptedError", "KeyboardInterrupt"})
 
 
@@ -54,6 +55,7 @@ class EntityOutcome:
     checks: tuple[CheckResult, ...] = ()
     error: str | None = None
     published: bool = False
+    finished_at: float | None = None  # when the event that ended the load was recorded (seconds since the epoch)
 
     @property
     def key(self) -> str:
@@ -71,7 +73,17 @@ class EntityOutcome:
     def failure_text(self) -> str:
         if self.status == "interrupted":
             return INTERRUPTED_TEXT
-        return self.error or failed_checks_message(self.checks, published=self.published) or f"status {self.status}"
+        if self.status == "not_run":
+            return NOT_RUN_TEXT
+        error = self.error.removeprefix(f"{self.key}: ") if self.error else None  # the engine's messages name the entity
+        return error or failed_checks_message(self.checks, published=self.published) or f"status {self.status}"
+
+    @property
+    def loading_window(self) -> tuple[float, float] | None:
+        """When the engine was loading this entity (its last attempt), if it got as far as a result."""
+        if self.finished_at is None:
+            return None
+        return (self.finished_at - self.seconds, self.finished_at)
 
 
 @dataclass(frozen=True)
@@ -96,6 +108,25 @@ class EntitiesRunReport:
     @property
     def interrupted(self) -> list[EntityOutcome]:
         return [outcome for outcome in self.entities if outcome.status == "interrupted"]
+
+    @property
+    def loading_seconds(self) -> float:
+        """Time during which at least one entity was loading: the run's own work, without Dagster's start-up and events.
+
+        Entities overlap (concurrency), so this is the length of the union of their loading
+        windows, not the sum: rows over it is the rate the data moved at.
+        """
+        total, reach = 0.0, float("-inf")
+        for start, end in sorted(window for o in self.entities if (window := o.loading_window) is not None):
+            if end > reach:
+                total += end - max(start, reach)
+                reach = end
+        return total
+
+    @property
+    def overhead_seconds(self) -> float:
+        """The rest of the run: starting Dagster, step processes, recording events and checks."""
+        return max(self.seconds - self.loading_seconds, 0.0)
 
 
 class OutcomeListener(Protocol):
@@ -133,6 +164,7 @@ class RunEventReader:
         self._attempts: dict[str, int] = {}
         self._errors: dict[str, str] = {}
         self._published: set[str] = set()
+        self._finished_at: dict[str, float] = {}
         self._reported: set[str] = set()
         self._pending: dict[str, str] = {}  # shared step -> entity whose check results may still follow
 
@@ -154,6 +186,7 @@ class RunEventReader:
                 materialized = kind == DagsterEventType.ASSET_MATERIALIZATION
                 self._metadata[entity] = data.materialization.metadata if materialized else data.asset_observation.metadata
                 self._status[entity] = "success" if materialized else "skipped"
+                self._finished_at[entity] = entry.timestamp
                 if materialized:
                     self._published.add(entity)
                 if self._shared(step_key):
@@ -215,6 +248,7 @@ class RunEventReader:
             checks=tuple(self._checks.get(entity, [])),
             error=self._errors.get(entity),
             published=entity in self._published,
+            finished_at=self._finished_at.get(entity),
         )
 
     def outcomes(self) -> list[EntityOutcome]:

@@ -153,12 +153,13 @@ def test_json_log_format_is_one_event_per_line(project: Path):
     assert events[-1]["event"] == "run_finished" and events[-1]["ok"] is True
 
 
-def test_progress_bars_under_a_pseudo_terminal(project: Path):
+def on_a_terminal(project: Path, *args: str) -> tuple[int, str]:
+    """Run ``hygge`` with a pseudo-terminal as its stdin, stdout and stderr; its exit code and every byte it showed."""
     pid, fd = pty.fork()
     if pid == 0:  # child: become `hygge start` on the terminal
         os.chdir(project)
-        os.environ["COLUMNS"] = "120"
-        os.execv(HYGGE, [HYGGE, "start"])
+        os.environ["COLUMNS"] = "200"
+        os.execv(HYGGE, [HYGGE, *args])
     output = b""
     while True:
         ready, _, _ = select.select([fd], [], [], 120)
@@ -172,11 +173,36 @@ def test_progress_bars_under_a_pseudo_terminal(project: Path):
             break
         output += chunk
     _, status = os.waitpid(pid, 0)
-    text = output.decode("utf-8", "replace")
-    assert os.waitstatus_to_exitcode(status) == 0, text
+    return os.waitstatus_to_exitcode(status), output.decode("utf-8", "replace")
+
+
+def plain(text: str) -> str:
+    """What the terminal shows, without its escape codes and carriage returns."""
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]|\r", "", text)
+
+
+def test_progress_bars_under_a_pseudo_terminal(project: Path):
+    code, text = on_a_terminal(project, "start")
+    assert code == 0, text
+    assert "starting Dagster…" in text  # shown while Dagster loads, before any entity moves
     assert "rows/s" in text and "sample_to_lake/orders" in text
     assert "hygge run" in text  # the summary table's title
     assert "\x1b[" in text  # rendered for a terminal
+    assert "reason" not in text  # the reason column is there only when something failed
+    assert re.search(r"OK: 2 of 2 entities succeeded, 1,100 rows in [\d.]+s \([\d,]+ rows/s over [\d.]+s of loading", plain(text))
+
+
+def test_a_failing_run_on_a_terminal_shows_the_reason_and_no_traceback(project: Path):
+    (project / "data" / "home" / "orders" / "orders.parquet").write_bytes(b"not parquet at all")
+    code, text = on_a_terminal(project, "start")
+    screen = plain(text)
+    assert code == 1, screen
+    assert "Traceback" not in screen and "RUN_FAILURE" not in screen and "DagsterExecutionStepExecutionError" not in screen
+    row = next(line for line in screen.splitlines() if line.startswith("│ sample_to_lake/orders"))
+    assert re.search(r"│\s*failed\s*│.*│.*orders\.parquet is not a valid Parquet", row), row  # status and reason columns
+    assert "sample_to_lake/orders: sample_to_lake/orders" not in screen  # the entity is named once
+    assert "FAILED: 1 of 2 entities succeeded, 100 rows in" in screen  # the closing line
+    assert "Dagster, start-up and unfinished entities" in screen
 
 
 def test_run_type_overrides_append_only_new_files_then_replace(project: Path):
