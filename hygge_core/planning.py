@@ -52,34 +52,38 @@ class FlowPlanner:
         problems: list[str] = []
         plans: list[EntityPlan] = []
         seen: set[str] = set()
-        for entity, listed in self._entities(connection, problems):
+        for entity, listed, source in self._entities(connection, problems):
             if entity.name in seen:
                 problems.append(f"{self.where.at('entities')}: entity {entity.name!r} is listed twice")
                 continue
             seen.add(entity.name)
-            plan = collect_problems(problems, self._plan_entity, entity, listed, connection_name, connection)
+            plan = collect_problems(problems, self._plan_entity, entity, listed, source, connection_name, connection)
             if plan is not None:
                 plans.append(plan)
         if problems:
             raise ConfigError(list(dict.fromkeys(problems)))
         return plans
 
-    def _entities(self, connection: ConnectionConfig | None, problems: list[str]) -> list[tuple[EntityConfig, bool]]:
-        """``(entity, listed)`` pairs: a flow without ``entities:`` is one entity named after the flow."""
+    def _entities(self, connection: ConnectionConfig | None, problems: list[str]) -> list[tuple[EntityConfig, bool, str]]:
+        """``(entity, listed, source name)``: a flow without ``entities:`` is one entity named after the flow.
+
+        The source name is what the home reads (a table, a folder); it differs from the
+        entity's name only for a discovered name that had to be made safe for a folder.
+        """
         entities = self.flow.entities
         if entities is None:
-            return [(EntityConfig(name=self.flow_name), False)]
+            return [(EntityConfig(name=self.flow_name), False, self.flow_name)]
         if isinstance(entities, EntityDiscovery):
-            return [(EntityConfig(name=name), True) for name in self._discover(entities, connection)]
+            return [(EntityConfig(name=name), True, source) for name, source in self._discover(entities, connection)]
         listed = []
         for index, item in enumerate(entities):
             entity = EntityConfig(name=item) if isinstance(item, str) else item
             collect_problems(problems, check_entity_name, entity.name, where=self.where.at(f"entities[{index}]"))
-            listed.append((entity, True))
+            listed.append((entity, True, entity.name))
         return listed
 
     def _plan_entity(
-        self, entity: EntityConfig, listed: bool, connection_name: str | None, connection: ConnectionConfig | None
+        self, entity: EntityConfig, listed: bool, source: str, connection_name: str | None, connection: ConnectionConfig | None
     ) -> EntityPlan:
         home_model, store_model = self.home_class.config_model, self.store_class.config_model
         problems: list[str] = []
@@ -91,7 +95,7 @@ class FlowPlanner:
         if problems:
             raise ConfigError(problems)
         home_raw = _deep_merge(
-            home_model.for_entity(dict(self.flow.home), entity.name, listed=listed), substitute_entity(entity.home, entity.name)
+            home_model.for_entity(dict(self.flow.home), source, listed=listed), substitute_entity(entity.home, entity.name)
         )
         store_raw = _deep_merge(
             store_model.for_entity(dict(self.flow.store), entity.name, listed=listed),
@@ -129,7 +133,8 @@ class FlowPlanner:
         context = DiscoveryContext(where=self.where.at("entities"), project_root=self.project_root, connection=connection)
         return tuple(home_class.discover(home_config, context))
 
-    def _discover(self, discovery: EntityDiscovery, connection: ConnectionConfig | None) -> list[str]:
+    def _discover(self, discovery: EntityDiscovery, connection: ConnectionConfig | None) -> list[tuple[str, str]]:
+        """``(entity, source name)`` of each discovered name that include/exclude keep, by entity."""
         chosen = [
             name
             for name in self.discover()
@@ -148,7 +153,7 @@ class FlowPlanner:
             sources.setdefault(entity, name)
         if problems:
             raise ConfigError(problems)
-        return sorted(sources)
+        return sorted(sources.items())
 
     def _connection(self) -> tuple[str | None, ConnectionConfig | None]:
         name = self.flow.home.get("connection")

@@ -12,6 +12,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow.parquet as pq
+
+import hygge_core
+
 HYGGE = str(Path(sys.executable).with_name("hygge"))
 
 
@@ -40,3 +44,26 @@ def test_two_tables_that_would_become_one_entity_are_refused_by_name(pgdb, pg_pr
             in text
         )
         assert sorted(str(path.relative_to(root)) for path in root.rglob("*")) == before
+
+
+def test_a_discovered_name_made_folder_safe_still_reads_its_own_table(pgdb, pg_project) -> None:
+    """``public."c/d"`` lands as entity ``public.c_d`` with ITS rows, not those of a table named ``c_d`` (none here)."""
+    pgdb.sql("create table public.\"c/d\" (id int, note text); insert into public.\"c/d\" values (7, 'seven'), (8, 'eight');")
+    root = pg_project(
+        """
+        flows:
+          erp:
+            home: {type: postgres, connection: pg}
+            store: {type: parquet, path: "lake/{entity}"}
+            entities: {include: ["public.c*"]}
+        """
+    )
+    project = hygge_core.load_project(root)
+    plan = project.entity("erp/public.c_d")
+    assert plan.home.lineage_name() == "public.c/d"
+    result = hygge_core.run_entity(plan)
+    assert result.status == "success", result.error
+    assert sorted(pq.read_table(root / "lake" / "public.c_d").to_pylist(), key=lambda row: row["id"]) == [
+        {"id": 7, "note": "seven"},
+        {"id": 8, "note": "eight"},
+    ]
