@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from hygge_cli.instance import dagster_home
+from hygge_cli.instance import dagster_home, open_instance
 from hygge_core.loading import find_project_file, read_project_name
 
 # dg has no ``python -m`` entry point; this runs its console script's function in the interpreter hygge runs in,
@@ -49,6 +49,7 @@ def run_dev(args: argparse.Namespace) -> int:
     config_file = find_project_file(args.project)
     home = dagster_home(config_file.parent)
     workspace = write_workspace(home, config_file=config_file, location_name=read_project_name(config_file))
+    open_instance(home).dispose()  # its storage exists before dg's webserver and daemon processes open it at once
     env = dict(os.environ)
     env["HYGGE_PROJECT"] = str(config_file)
     env["DAGSTER_HOME"] = str(home)

@@ -7,9 +7,15 @@ README's ``DAGSTER_HOME=$PWD/.dagster dg launch ...`` names the same instance fr
 
 from __future__ import annotations
 
+import fcntl
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+if TYPE_CHECKING:
+    from dagster import DagsterInstance
+
+LOCK_FILE = ".hygge-instance.lock"
 SETTINGS = "# Written by hygge for this project's runs; edit freely.\ntelemetry:\n  enabled: false\n"
 
 
@@ -28,3 +34,17 @@ def project_dagster_home(project_root: Path) -> Path:
     if not settings.exists():
         settings.write_text(SETTINGS, encoding="utf-8")
     return home
+
+
+def open_instance(home: Path) -> DagsterInstance:
+    """The Dagster instance stored in ``home``, opened under an exclusive lock on ``home``.
+
+    Opening an instance creates its SQLite databases when they are missing; two processes
+    doing it at once on a new home (``hygge start`` twice, or with ``hygge dev``) made one
+    fail with "table ... already exists". The lock makes the second wait for the first.
+    """
+    from dagster import DagsterInstance
+
+    with open(home / LOCK_FILE, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        return DagsterInstance.from_config(str(home))

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from rich.console import Console
 
-from hygge_cli.instance import dagster_home
+from hygge_cli.instance import dagster_home, open_instance
 from hygge_cli.main import configure_logging
 from hygge_cli.reporters import JsonReporter, PlainReporter, Reporter, RichReporter
 from hygge_cli.signals import StopSignals
@@ -72,8 +72,6 @@ def _run_with_reporter(
     """Start Dagster, run ``plans`` as one run while the reporter shows it; the report and Dagster's log file."""
     reporter.waiting("starting Dagster…")  # importing Dagster and building the job takes seconds: say so
 
-    from dagster import DagsterInstance
-
     from hygge_cli.watch import RunWatcher
     from hygge_dagster.run import (
         end_canceled_runs,
@@ -84,7 +82,7 @@ def _run_with_reporter(
     )
 
     home = dagster_home(project.root)
-    instance = DagsterInstance.get() if "DAGSTER_HOME" in os.environ else DagsterInstance.from_config(str(home))
+    instance = open_instance(home)
     session = (SESSION_TAG, uuid.uuid4().hex)
     steps = entity_steps(run_job(project, plans, args.concurrency)[1], plans)
     reporter.message(f"running {len(plans)} entit{'y' if len(plans) == 1 else 'ies'} of {project.name!r}; Dagster home {home}")
