@@ -9,10 +9,11 @@ blocks are validated in a second stage by the model their ``type:`` registered
 from __future__ import annotations
 
 import typing
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from hygge_core.durations import Duration
 
@@ -22,6 +23,7 @@ RUN_TYPES: tuple[RunType, ...] = typing.get_args(RunType)
 StepMode = Literal["auto", "entity", "flow"]
 """How a flow's entities map to Dagster steps: ``entity``: one step (one process) each; ``flow``: one step
 that runs them on threads; ``auto``: ``flow`` for flows of many entities, ``entity`` for a few."""
+TimePeriod = Literal["hourly", "daily", "weekly", "monthly"]
 AuthMode = Literal["azure_ad", "service_principal", "managed_identity", "azure_cli", "sql"]
 
 
@@ -104,6 +106,52 @@ class ChecksConfig(StrictModel):
     unique_key: bool = Field(default=True, description="declared key columns are unique and not null")
 
 
+class TimePartitionsConfig(StrictModel):
+    """Cut an incremental SQL entity into periods that load (and reload) on their own; Dagster backfills choose ranges.
+
+    Each partition reads ``start <= column < end`` and its publish replaces exactly
+    that partition's rows (see the README's "Time partitions").
+    """
+
+    period: TimePeriod = Field(description="length of one partition; weeks start on Monday")
+    start: str = Field(description="first partition's start, e.g. 2024-01-01 (local time in timezone; opens a period)")
+    column: str | None = Field(
+        default=None, description="date or timestamp column the windows filter on; defaults to watermark.column"
+    )
+    timezone: str = Field(default="UTC", description="IANA timezone the periods are cut in")
+
+    @field_validator("start", mode="before")
+    @classmethod
+    def _start_text(cls, value: Any) -> Any:
+        return value.isoformat() if isinstance(value, (date, datetime)) else value  # YAML reads 2024-01-01 as a date
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone {value!r}; use an IANA name such as UTC or Europe/Copenhagen") from None
+        return value
+
+    @model_validator(mode="after")
+    def _start_opens_a_period(self) -> TimePartitionsConfig:
+        from hygge_core.time_partitions import check_start  # the period arithmetic lives there; it imports this module
+
+        try:
+            start = datetime.fromisoformat(self.start)
+        except ValueError:
+            raise ValueError(f"start {self.start!r} is not a date or date-time (write 2024-01-01)") from None
+        if start.tzinfo is not None:
+            raise ValueError(f"start {self.start!r} has a UTC offset; give local time and set timezone instead")
+        check_start(self)
+        return self
+
+    def start_at(self) -> datetime:
+        """The first partition's start, in ``timezone``."""
+        return datetime.fromisoformat(self.start).replace(tzinfo=ZoneInfo(self.timezone))
+
+
 class EntityConfig(StrictModel):
     """One entity given as a mapping: a name plus overrides of its flow's settings."""
 
@@ -113,6 +161,7 @@ class EntityConfig(StrictModel):
     run_type: RunType | None = Field(default=None, description="overrides the flow's run_type")
     schema_change: SchemaChange | None = Field(default=None, description="overrides the flow's schema_change")
     watermark: WatermarkConfig | None = Field(default=None, description="overrides the flow's watermark")
+    time_partitions: TimePartitionsConfig | None = Field(default=None, description="overrides the flow's time_partitions")
 
 
 class EntityDiscovery(StrictModel):
@@ -145,6 +194,10 @@ class FlowConfig(StrictModel):
         "evolve (add nullable columns, widen types, rewrite existing files in the same publish) or full_drop (reload the entity)",
     )
     watermark: WatermarkConfig | None = Field(default=None, description="incremental high-water mark (SQL homes)")
+    time_partitions: TimePartitionsConfig | None = Field(
+        default=None,
+        description="load in periods, each its own atomic publish, Dagster partitions for backfills (incremental SQL homes)",
+    )
     queue_size: int = Field(default=4, ge=1, le=1000, description="batches buffered between reader and writer")
     retries: RetryConfig = Field(default_factory=RetryConfig, description="retries of transient failures per entity")
     schedule: ScheduleConfig | None = Field(default=None, description="cron schedule for the flow's Dagster group")

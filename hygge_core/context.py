@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hygge_core.config import ConnectionConfig, SchemaChange, WatermarkConfig
+from hygge_core.time_partitions import TimeWindow
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,8 @@ class EntityContext:
     connection_name: str | None = None
     connection: ConnectionConfig | None = None
     schema_change: SchemaChange = "fail"
+    time_window: TimeWindow | None = None
+    """Set for a partition run: the home reads only this window and the store replaces only this partition."""
 
     @property
     def key(self) -> str:

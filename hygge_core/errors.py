@@ -32,6 +32,10 @@ class TransientError(HyggeError):
     """A failure worth retrying: a lost connection, a timeout, a busy server."""
 
 
+class EntityBusy(TransientError):
+    """Another run holds the entity's lock; a partition run waits for it rather than failing."""
+
+
 class Cancelled(BaseException):  # noqa: N818  (a stop, not an error: named for what happened)
     """The caller asked the entity to stop (its ``cancel`` event was set): nothing was published.
 

@@ -21,17 +21,18 @@ import pyarrow as pa
 
 from hygge_core.checks import CheckResult, evaluate_checks, failed_checks_message
 from hygge_core.config import RunType
-from hygge_core.errors import Cancelled, HyggeError
+from hygge_core.errors import Cancelled, ConfigError, EntityBusy, HyggeError
 from hygge_core.log import EntityLogger, entity_logger
 from hygge_core.project import EntityPlan
 from hygge_core.result import EntityResult
 from hygge_core.schema_change import ReloadAsFullDrop
 from hygge_core.state import EntityState, StateUpdate
-from hygge_core.store import StoreWriter
+from hygge_core.store import Store, StoreSession, StoreWriter
 from hygge_core.watermark import WatermarkTracker, require_same_column
 
 PROGRESS_LOG_SECONDS = 10.0
-READER_GRACE_SECONDS = 0.5  # how long an interrupted run waits for the reader thread before it lets go
+READER_GRACE_SECONDS = 0.5
+LOCK_POLL_SECONDS = 0.2  # how often a partition run asks again for its entity's lock  # how long an interrupted run waits for the reader thread before it lets go
 
 
 @dataclass(frozen=True)
@@ -83,21 +84,28 @@ def _run_entity(
 ) -> EntityResult:
     log = entity_logger(plan.flow, plan.entity)
     started = time.perf_counter()
+    partition = plan.time_window
+    if partition is not None and mode != "incremental":
+        raise ConfigError(
+            f"{plan.key}: a {mode} run would drop every other partition; a partition run replaces only {partition.key}"
+        )
     home = plan.create_home()
     store = plan.create_store()
-    log.info("starting %s: %s -> %s", mode, plan.home.describe(), store.destination)
-    with store.session() as session:
+    log.info("starting %s: %s -> %s", partition.describe() if partition else mode, plan.home.describe(), store.destination)
+    with _open_session(store, plan, cancel, log) as session:
         previous = session.state
         run_id = new_run_id()
         writer = session.writer(run_id=run_id, run_type=mode)
-        tracker = WatermarkTracker(plan.watermark.column, label=plan.key) if plan.watermark and plan.watermark.column else None
+        # A partition run neither reads past the watermark nor moves it: it reloads its own period.
+        tracked = partition is None and plan.watermark is not None and plan.watermark.column
+        tracker = WatermarkTracker(plan.watermark.column, label=plan.key) if tracked and plan.watermark else None
         try:
             rows, schema = _pump(home.read(previous, mode), writer, tracker, plan, started, progress, log, cancel)
             schema = schema or home.schema()
             source_rows = home.source_row_count()
             new_state = _next_state(previous, run_id, mode, rows, schema, tracker, home.state_update(), label=plan.key)
             _stop_if_cancelled(cancel, plan)
-            if mode == "incremental" and rows == 0 and new_state.home == previous.home:
+            if mode == "incremental" and partition is None and rows == 0 and new_state.home == previous.home:
                 writer.abort()
                 published = None
             else:
@@ -137,6 +145,27 @@ def _run_entity(
             f"{loaded.rows_per_second:,.0f}",
         )
     return with_checks(loaded, evaluate_checks(plan, loaded, store))
+
+
+def _open_session(store: Store, plan: EntityPlan, cancel: threading.Event | None, log: EntityLogger) -> StoreSession:
+    """The store's session; a partition run waits for another run of its entity to finish instead of failing.
+
+    A backfill starts many partitions of one entity at once. Each holds the entity's lock
+    from reading the committed state to publishing, so the files it carries over are those
+    of the version it replaces; the others take their turn (``cancel`` stops the wait).
+    """
+    waiting = False
+    while True:
+        try:
+            return store.session()
+        except EntityBusy:
+            if plan.time_window is None:
+                raise
+            if not waiting:
+                log.info("waiting for another run of this entity to publish before loading %s", plan.time_window.key)
+                waiting = True
+            _stop_if_cancelled(cancel, plan)
+            time.sleep(LOCK_POLL_SECONDS)
 
 
 def with_checks(result: EntityResult, checks: list[CheckResult]) -> EntityResult:

@@ -76,6 +76,8 @@ class Home(RegisteredType):
     config: HomeConfig
     watchable: ClassVar[bool] = False
     """Whether ``change_token`` can tell cheaply that the source changed (Dagster builds a sensor for such flows)."""
+    reads_time_windows: ClassVar[bool] = False
+    """Whether ``read`` honours the context's ``time_window`` (entities of such homes may have ``time_partitions``)."""
 
     @abstractmethod
     def read(self, previous: EntityState, run_type: RunType) -> Iterator[pa.RecordBatch | pa.Table]:

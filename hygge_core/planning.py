@@ -15,7 +15,15 @@ from typing import Any
 
 from hygge_core import homes as _builtin_homes  # noqa: F401  (registers built-in homes)
 from hygge_core import stores as _builtin_stores  # noqa: F401  (registers built-in stores)
-from hygge_core.config import ConnectionConfig, EntityConfig, EntityDiscovery, FlowConfig
+from hygge_core.config import (
+    ConnectionConfig,
+    EntityConfig,
+    EntityDiscovery,
+    FlowConfig,
+    RunType,
+    TimePartitionsConfig,
+    WatermarkConfig,
+)
 from hygge_core.errors import ConfigError
 from hygge_core.home import DiscoveryContext, Home, homes_registry
 from hygge_core.names import check_entity_name, safe_segment
@@ -105,6 +113,8 @@ class FlowPlanner:
         store = collect_problems(problems, validate, store_model, store_raw, file=self.where.file, prefix=self.where.key("store"))
         if problems or home is None or store is None:
             raise ConfigError(problems)
+        run_type = entity.run_type or self.flow.run_type
+        watermark = entity.watermark or self.flow.watermark
         return EntityPlan(
             project_name=self.project_name,
             project_root=self.project_root,
@@ -112,13 +122,46 @@ class FlowPlanner:
             entity=entity.name,
             home=home.resolve_paths(self.project_root),
             store=store.resolve_paths(self.project_root),
-            run_type=entity.run_type or self.flow.run_type,
+            run_type=run_type,
             schema_change=entity.schema_change or self.flow.schema_change,
-            watermark=entity.watermark or self.flow.watermark,
+            watermark=watermark,
             flow_config=self.flow,
+            time_partitions=self._time_partitions(entity, run_type, watermark),
             connection_name=connection_name,
             connection=connection,
         )
+
+    def _time_partitions(
+        self, entity: EntityConfig, run_type: RunType, watermark: WatermarkConfig | None
+    ) -> TimePartitionsConfig | None:
+        """The entity's partitioning with its column resolved; only incremental SQL entities can be partitioned."""
+        partitions = entity.time_partitions or self.flow.time_partitions
+        if partitions is None:
+            return None
+        where = self.where.at(f"entities[{entity.name}].time_partitions" if entity.time_partitions else "time_partitions")
+        problems = []
+        if not self.home_class.reads_time_windows:
+            problems.append(
+                f"{where}: home type {self.home_class.type_name!r} cannot read a time window; "
+                "time partitions are for SQL homes (mssql, postgres)"
+            )
+        if run_type != "incremental":
+            problems.append(
+                f"{where}: needs run_type: incremental (a partition run replaces its own period and keeps the others); "
+                f"this entity is {run_type}"
+            )
+        column = partitions.column or (watermark.column if watermark else None)
+        if column is None:
+            problems.append(
+                f"{where}: name the date or timestamp column to cut periods on (time_partitions.column or watermark.column)"
+            )
+        if watermark is not None and watermark.lookback is not None:
+            problems.append(
+                f"{where}: watermark.lookback does not apply to partition runs (each reads its whole period); remove it"
+            )
+        if problems:
+            raise ConfigError(problems)
+        return partitions.model_copy(update={"column": column})
 
     def discover(self) -> tuple[str, ...]:
         """Every name the home's discovery finds (before include/exclude): a catalog query for SQL homes."""

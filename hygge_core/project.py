@@ -7,16 +7,18 @@ and answers selections (``--flow``, ``--entity``).
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
-from hygge_core.config import FlowConfig, ProjectConfig, RunType
+from hygge_core.config import FlowConfig, ProjectConfig, RunType, TimePartitionsConfig
 from hygge_core.context import EntityContext
 from hygge_core.errors import ConfigError
 from hygge_core.home import Home, HomeConfig, homes_registry
 from hygge_core.store import Store, StoreConfig, stores_registry
 from hygge_core.suggest import did_you_mean
+from hygge_core.time_partitions import latest_key, window_for
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,26 @@ class EntityPlan(EntityContext):
     run_type: RunType
     flow_config: FlowConfig
     defined_at: DefinedAt | None = None
+    time_partitions: TimePartitionsConfig | None = None
+    """The entity's partitioning, its ``column`` resolved (from ``watermark.column`` when not given)."""
+
+    def for_partition(self, key: str) -> EntityPlan:
+        """This plan narrowed to one partition: its run reads that window and replaces only that partition."""
+        if self.time_partitions is None:
+            raise ConfigError(f"{self.key}: has no time_partitions, so it cannot load partition {key!r}")
+        assert self.time_partitions.column is not None  # resolved by the planner
+        return replace(self, time_window=window_for(self.time_partitions, self.time_partitions.column, key, label=self.key))
+
+    def latest_partition(self, now: dt.datetime) -> str:
+        """The last complete period's key at ``now``: what a run without a chosen partition loads."""
+        assert self.time_partitions is not None
+        key = latest_key(self.time_partitions, now=now)
+        if key is None:
+            raise ConfigError(
+                f"{self.key}: no partition has ended yet (time_partitions.start is {self.time_partitions.start}); "
+                "name one with --partition"
+            )
+        return key
 
     @property
     def context(self) -> EntityContext:

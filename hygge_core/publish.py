@@ -29,7 +29,7 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
-from hygge_core.errors import StoreError, TransientError
+from hygge_core.errors import EntityBusy, StoreError
 
 STAGING_DIR = ".hygge-staging"
 STATE_DIR = "_hygge"
@@ -59,7 +59,7 @@ class EntityLock:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise TransientError(
+            raise EntityBusy(
                 f"{self.label}: another hygge run is writing this entity right now (lock {self.path}); "
                 "it will be retried, or run again when that run ends"
             ) from None

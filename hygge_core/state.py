@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from hygge_core.config import RunType
 from hygge_core.errors import StoreError
 
-STATE_FORMAT = 2
+STATE_FORMAT = 3
 
 WatermarkKind = Literal["int", "datetime", "date", "string"]
 
@@ -56,6 +56,10 @@ class EntityState(BaseModel):
     files: list[str] = Field(default_factory=list, description="data files of the published version, relative to it")
     sizes: dict[str, int] = Field(
         default_factory=dict, description="bytes of each listed file, checked before a run builds on it"
+    )
+    file_partitions: dict[str, str] = Field(
+        default_factory=dict,
+        description="time partition key of each listed file loaded by a partition run; a partition run replaces its key's files",
     )
     columns: list[tuple[str, str]] = Field(default_factory=list, description="(name, arrow type): the version's one schema")
     watermark: Watermark | None = None
@@ -101,8 +105,13 @@ def _from_format_1(raw: dict[str, Any]) -> dict[str, Any]:
     return raw
 
 
+def _from_format_2(raw: dict[str, Any]) -> dict[str, Any]:
+    """Format 3 adds ``file_partitions``; a format-2 record's files belong to no time partition."""
+    return raw
+
+
 # Format N -> N+1, one function per step.
-_MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _from_format_1}
+_MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _from_format_1, 2: _from_format_2}
 
 
 @dataclass(frozen=True)

@@ -105,6 +105,7 @@ class SqlHome(Home):
 
     config: SqlHomeConfig
     dialect_name: ClassVar[str]
+    reads_time_windows = True
 
     def __init__(self, config: SqlHomeConfig, context: EntityContext) -> None:
         super().__init__(config, context)
@@ -151,7 +152,9 @@ class SqlHome(Home):
 
         window = None
         watermark = self.context.watermark
-        if run_type == "incremental" and watermark is not None and watermark.column:
+        if self.context.time_window is not None:
+            window = self._partition_window(columns, relation)
+        elif run_type == "incremental" and watermark is not None and watermark.column:
             window = self._window(connection, relation, columns, previous)
             if window is None:
                 self._count = 0
@@ -264,6 +267,35 @@ class SqlHome(Home):
                 "check home.table, or list what exists with entities: {include: ['*']}"
             )
         return self.dialect.select_columns([self.dialect.source_column(row) for row in rows])
+
+    def _partition_window(self, columns: list[SelectColumn] | None, relation: str) -> Window:
+        """A partition run's ``[start, end)``, its bounds typed like the column: dates for a date column, wall-clock
+        times for a timestamp without time zone, instants for one with (a query's columns are unknown: instants)."""
+        time_window = self.context.time_window
+        assert time_window is not None
+        name = time_window.column
+        lower, upper = time_window.start, time_window.end
+        declared = None
+        if columns is not None:
+            selected = next((c for c in columns if c.source.name == name), None)
+            if selected is None:
+                raise HomeError(
+                    f"{self.context.key}: time_partitions column {name!r} is not a column of {relation}; "
+                    f"columns: {', '.join(c.source.name for c in columns)}"
+                )
+            arrow, declared = selected.mapping.arrow, selected.source.declared
+            if pa.types.is_date(arrow):
+                if lower.time() != dt.time() or upper.time() != dt.time():
+                    raise HomeError(f"{self.context.key}: {name!r} is a date column; hourly partitions need a timestamp")
+                lower, upper = lower.date(), upper.date()
+            elif pa.types.is_timestamp(arrow):
+                if not arrow.tz:
+                    lower, upper = lower.replace(tzinfo=None), upper.replace(tzinfo=None)
+            else:
+                raise HomeError(
+                    f"{self.context.key}: time_partitions column {name!r} is {declared}; partition on a date or timestamp column"
+                )
+        return Window(column=name, lower=lower, upper=upper, declared=declared, half_open=True)
 
     def _window(
         self, connection: SqlConnection, relation: str, columns: list[SelectColumn] | None, previous: EntityState

@@ -40,12 +40,17 @@ class SelectColumn:
 
 @dataclass(frozen=True)
 class Window:
-    """Rows to read: above ``lower`` (exclusive) and at most ``upper``, on ``column``."""
+    """Rows to read: above ``lower`` (exclusive) and at most ``upper``, on ``column``.
+
+    ``half_open``: ``lower <= column < upper`` instead, a time partition's period, so
+    adjacent partitions share a bound and never a row.
+    """
 
     column: str
     lower: Any | None
     upper: Any
     declared: str | None = None  # the column's declared SQL type, for literal casts
+    half_open: bool = False
 
 
 @dataclass(frozen=True)
@@ -137,10 +142,11 @@ class Dialect(ABC):
         if window is None:
             return []
         column = self.quote(window.column)
-        upper = f"{column} <= {self.literal(window.upper, window.declared)}"
+        below, above = ("<", ">=") if window.half_open else ("<=", ">")
+        upper = f"{column} {below} {self.literal(window.upper, window.declared)}"
         if window.lower is None:
             return [upper]
-        return [f"{column} > {self.literal(window.lower, window.declared)}", upper]
+        return [f"{column} {above} {self.literal(window.lower, window.declared)}", upper]
 
     def _range_conditions(self, key_range: KeyRange | None) -> list[str]:
         if key_range is None:

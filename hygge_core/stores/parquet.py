@@ -152,8 +152,11 @@ class ParquetWriter(StoreWriter):
         self.entity_dir = store.entity_dir
         self.run_id = run_id
         self.incremental = incremental
-        # Only what the commit record lists is carried over, and only once it is checked.
-        self._carried = list(previous.files) if incremental else []
+        self.partition = store.context.time_window.key if store.context.time_window is not None else None
+        self._previous = previous
+        # Only what the commit record lists is carried over, and only once it is checked. A partition run
+        # carries every file but its own partition's: computed here, under the entity's lock (the session's).
+        self._carried = record.carried_files(previous, partition=self.partition, entity=store.context.key) if incremental else []
         if incremental:
             record.check_listed_files(self.entity_dir, previous, entity=store.context.key)
         untracked = record.untracked_entries(self.entity_dir, previous)
@@ -228,7 +231,10 @@ class ParquetWriter(StoreWriter):
             # The footers of the carried files too: what a reader of the published folder sees in all.
             table_rows = new_rows + sum(pq.read_metadata(self.version / name).num_rows for name in self._carried)
         columns = [(f.name, str(f.type)) for f in self.schema] if self.schema is not None else state.columns
-        final_state = state.model_copy(update={"files": files, "sizes": sizes, "columns": columns})
+        tags = {name: self._previous.file_partitions[name] for name in self._carried if name in self._previous.file_partitions}
+        if self.partition is not None:
+            tags.update({str(p.relative_to(self.version)): self.partition for p in self._new_files})
+        final_state = state.model_copy(update={"files": files, "sizes": sizes, "columns": columns, "file_partitions": tags})
         with store_errors(self.entity_dir, "publish"):
             publish.write_commit_record(self.version, final_state.model_dump_json(indent=2))
             publish.publish_version(self.version, self.entity_dir)

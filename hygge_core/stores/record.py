@@ -47,6 +47,25 @@ def check_listed_files(entity_dir: Path, state: EntityState, *, entity: str) -> 
             )
 
 
+def carried_files(previous: EntityState, *, partition: str | None, entity: str) -> list[str]:
+    """The listed files the next version keeps: all of them, or for a partition run all but that partition's.
+
+    A file no partition run tagged (loaded before ``time_partitions`` was set) may hold rows of any
+    period, so a partition run cannot tell which of its rows to replace: it stops instead.
+    """
+    if partition is None:
+        return list(previous.files)
+    untagged = [name for name in previous.files if name not in previous.file_partitions]
+    if untagged:
+        shown = ", ".join(untagged[:3]) + (f" and {len(untagged) - 3} more" if len(untagged) > 3 else "")
+        raise StoreError(
+            f"{entity}: the commit record lists {len(untagged)} file(s) loaded before time_partitions was set ({shown}); "
+            "a partition run cannot tell which of their rows to replace. Move the entity's folder aside and load its "
+            "partitions again (a Dagster backfill, or hygge start --partition). The destination is unchanged"
+        )
+    return [name for name in previous.files if previous.file_partitions[name] != partition]
+
+
 def untracked_entries(entity_dir: Path, state: EntityState) -> list[str]:
     """Entries of the entity folder the commit record does not list (relative paths, folders before their content).
 
