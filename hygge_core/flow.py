@@ -132,6 +132,7 @@ def _run_entity(
         source_rows=source_rows,
         rows_published=published.rows if published else None,
         published=published is not None,
+        partition=partition,
         publish=published,
     )
     if published is None:

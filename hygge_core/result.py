@@ -10,6 +10,7 @@ import pyarrow as pa
 from hygge_core.checks import CheckResult
 from hygge_core.config import RunType
 from hygge_core.state import Watermark
+from hygge_core.time_partitions import TimeWindow
 
 if TYPE_CHECKING:
     from hygge_core.store import PublishResult
@@ -38,6 +39,8 @@ class EntityResult:
     source_rows: int | None = None
     rows_published: int | None = None
     published: bool = False
+    partition: TimeWindow | None = None
+    """The time partition a partition run loaded (its key and window); ``None`` for other runs."""
     publish: PublishResult | None = None
     """The store's own account of the commit (rows in the table, URI, version); ``None`` when nothing was published."""
     checks: tuple[CheckResult, ...] = ()

@@ -55,6 +55,8 @@ def window_for(config: TimePartitionsConfig, column: str, key: str, *, label: st
         start = dt.datetime.strptime(key, fmt).replace(tzinfo=zone)
     except ValueError:
         raise ConfigError(f"{label}: {key!r} is not a {config.period} partition key; write it as {_example(config)}") from None
+    if start.astimezone(dt.UTC).astimezone(zone).replace(tzinfo=None) != start.replace(tzinfo=None):
+        raise ConfigError(f"{label}: {key!r} does not exist in {config.timezone} (the clocks skip it)")
     if _floor(start, config.period) != start:
         raise ConfigError(f"{label}: {key!r} is not the start of a {config.period} period ({_alignment(config.period)})")
     first = config.start_at()

@@ -30,6 +30,7 @@ from hygge_dagster import constants as c
 from hygge_dagster.checks import check_specs, published_check_results
 from hygge_dagster.errors import entity_failure, unexpected_failure
 from hygge_dagster.events import entity_events, run_type_override
+from hygge_dagster.partitions import for_run, partitions_def
 from hygge_dagster.pools import entity_slot
 from hygge_dagster.progress import ThrottledProgress
 from hygge_dagster.retries import retry_request
@@ -131,6 +132,7 @@ def entity_asset(plan: EntityPlan, spec: AssetSpec, *, op_name: str) -> AssetsDe
         check_specs=check_specs(plan, key),
         op_tags={c.FLOW_TAG: c.sanitize(plan.flow)},
         can_subset=True,  # so a run may select some of the entity's checks
+        partitions_def=partitions_def(plan.time_partitions),
     )
     def _load(context):  # noqa: ANN001, ANN202  (Dagster reads this annotation at runtime; it must stay blank here)
         yield from load_entity(context, plan, key)
@@ -152,6 +154,7 @@ def shared_asset(group: StepGroup, specs: Mapping[str, AssetSpec], *, concurrenc
         check_specs=checks,
         op_tags={c.FLOW_TAG: c.sanitize(group.flow)},
         can_subset=True,
+        partitions_def=partitions_def(group.plans[0].time_partitions),  # a shared step's entities share one partitioning
     )
     def _load(context):  # noqa: ANN001, ANN202  (Dagster reads this annotation at runtime; it must stay blank here)
         yield from load_entities(context, plans, concurrency=concurrency)
@@ -180,7 +183,7 @@ def load_entity(
         with entity_slot(
             context.instance, plan.connection_name, run_id=context.run.run_id, slot_key=slot_key, cancel=threading.Event()
         ):
-            result = run_entity(plan, run_type=run_type, progress=ThrottledProgress(context.log.info))
+            result = run_entity(for_run(context, plan), run_type=run_type, progress=ThrottledProgress(context.log.info))
     except TransientError as error:
         context.log.warning(
             f"{plan.key}: attempt {attempt} failed with a transient error (retried if the flow's retries allow): {error}"

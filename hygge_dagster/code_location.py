@@ -17,6 +17,7 @@ from hygge_core.project import Project
 from hygge_dagster import constants as c
 from hygge_dagster.assets import build_entity_assets, build_source_assets
 from hygge_dagster.executor import build_executor
+from hygge_dagster.partitions import run_job_plans
 from hygge_dagster.schedules import build_schedules
 from hygge_dagster.sensors import build_sensors
 from hygge_dagster.translator import DagsterHyggeTranslator
@@ -59,7 +60,7 @@ def project_definitions(
     executor = executor or build_executor(project.config.dagster, max_concurrent=concurrency or project.config.concurrency)
     run_job = define_asset_job(
         c.RUN_JOB_NAME,
-        selection=AssetSelection.assets(*(spec.key for spec in specs_by_key.values())),
+        selection=AssetSelection.assets(*(specs_by_key[plan.key].key for plan in run_job_plans(project.plans))),
         description=f"Every entity of hygge project {project.name!r}: the job `hygge start` runs (select entities to run some).",
         executor_def=executor,
     )

@@ -37,6 +37,8 @@ def result_metadata(result: EntityResult, *, attempt: int, source: AssetKey | No
         c.META_WATERMARK_AFTER: MetadataValue.text(_watermark_text(result.watermark_after)),
         c.META_ATTEMPT: MetadataValue.int(attempt),
     }
+    if result.partition is not None:
+        metadata[c.META_PARTITION] = MetadataValue.text(result.partition.describe())
     if result.source_rows is not None:
         metadata[c.META_SOURCE_ROWS] = MetadataValue.int(result.source_rows)
     if result.publish is not None:

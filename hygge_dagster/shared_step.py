@@ -32,6 +32,7 @@ from hygge_core.runner import run_with_retries
 from hygge_dagster import constants as c
 from hygge_dagster.checks import published_check_results
 from hygge_dagster.events import entity_events, run_type_override
+from hygge_dagster.partitions import for_run
 from hygge_dagster.pools import entity_slot
 from hygge_dagster.progress import ThrottledProgress
 from hygge_dagster.steps import shared_step_threads
@@ -63,7 +64,11 @@ def load_entities(context: AssetExecutionContext, plans: Mapping[AssetKey, Entit
     """Load the selected entities of this step concurrently and yield each one's events as it finishes."""
     yield from _checks_alone(context, plans)
     done_before = _loaded_by_earlier_attempts(context, plans)
-    selected = [(key, plan) for key, plan in plans.items() if key in context.selected_asset_keys and key not in done_before]
+    selected = [
+        (key, for_run(context, plan))
+        for key, plan in plans.items()
+        if key in context.selected_asset_keys and key not in done_before
+    ]
     if done_before:
         names = ", ".join(sorted(plans[key].key for key in done_before if key in context.selected_asset_keys))
         context.log.info(f"re-execution from failure: already loaded by the run(s) it retries, skipped: {names}")

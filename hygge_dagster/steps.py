@@ -19,6 +19,7 @@ from typing import Literal
 
 from hygge_core.project import EntityPlan, Project
 from hygge_dagster import constants as c
+from hygge_dagster.partitions import partitions_def
 
 AUTO_SHARED_MIN_ENTITIES = 5
 """``step: auto`` shares one step among a flow's entities from this many on (fewer keep a step each)."""
@@ -58,7 +59,12 @@ def step_groups(project: Project, plans: Sequence[EntityPlan] | None = None) -> 
     groups: list[StepGroup] = []
     for flow, members in by_flow.items():
         if flow_step_kind(project, flow, len(members)) == "flow":
-            groups.append(StepGroup("flow", tuple(members)))
+            # One step has one partitioning, the flow's: an entity that overrides its time_partitions gets a step of its own.
+            flow_partitions = partitions_def(project.config.flows[flow].time_partitions)
+            shared = tuple(plan for plan in members if partitions_def(plan.time_partitions) == flow_partitions)
+            if shared:
+                groups.append(StepGroup("flow", shared))
+            groups.extend(StepGroup("entity", (plan,)) for plan in members if plan not in shared)
         else:
             groups.extend(StepGroup("entity", (plan,)) for plan in members)
     return groups

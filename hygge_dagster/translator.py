@@ -103,6 +103,11 @@ class DagsterHyggeTranslator:
             metadata[c.META_WATERMARK_COLUMN] = plan.watermark.column
         if plan.watermark is not None and plan.watermark.key_columns:
             metadata[c.META_KEY_COLUMNS] = ", ".join(plan.watermark.key_columns)
+        if plan.time_partitions is not None:
+            partitions = plan.time_partitions
+            metadata[c.META_TIME_PARTITIONS] = (
+                f"{partitions.period} on {partitions.column} ({partitions.timezone}) from {partitions.start}"
+            )
         metadata.update(_table_metadata(data))
         summary = f"{plan.run_type} load from {plan.home.describe()} to {data.destination}."
         return AssetSpec(

@@ -1,0 +1,107 @@
+"""Time partitions through Dagster: assets carry time-window partitions, a step loads the partition of its run.
+
+In process: a shared step (two entities) and an entity step load one partition each, with metadata and checks.
+Through a real `hygge dev` (webserver and daemon): a backfill of two partitions launched over GraphQL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pyarrow.parquet as pq
+import pytest
+from dagster import AssetKey, DagsterInstance, TimeWindowPartitionsDefinition
+
+import hygge_core
+from hygge_core.config import TimePartitionsConfig
+from hygge_core.errors import ConfigError
+from hygge_core.time_partitions import window_for
+from hygge_dagster import build_definitions
+from hygge_dagster import constants as c
+from hygge_dagster.partitions import partitions_def
+
+EVENTS = """
+create table events (id int primary key, at timestamp not null, label text);
+insert into events select g, timestamp '2024-01-01' + (g - 1) * interval '6 hours', 'v' || g from generate_series(1, 12) g;
+"""
+
+FLOWS = """
+flows:
+  db:
+    home: {type: postgres, connection: pg, table: events}
+    store: {type: parquet, path: "lake/{entity}"}
+    entities: [events, copy]
+    run_type: incremental
+    watermark: {column: at}
+    time_partitions: {period: daily, start: 2024-01-01}
+    dagster: {step: flow}
+  solo:
+    home: {type: postgres, connection: pg, table: events}
+    store: {type: parquet, path: "lake/{entity}"}
+    entities: [solo]
+    run_type: incremental
+    watermark: {column: at}
+    time_partitions: {period: daily, start: 2024-01-01}
+    dagster: {step: entity}
+  whole:
+    home: {type: postgres, connection: pg, table: events}
+    store: {type: parquet, path: "lake/{entity}"}
+    entities: [whole]
+"""
+
+
+def ids(root, entity: str) -> list[int]:
+    return sorted(row["id"] for row in pq.read_table(root / "lake" / entity).to_pylist())
+
+
+def test_a_partitioned_run_loads_its_window_in_shared_and_entity_steps(pgdb, pg_project, tmp_path):
+    pgdb.sql(EVENTS)
+    root = pg_project(FLOWS, pool_size=2)
+    defs = build_definitions(root)
+    job = defs.resolve_job_def(c.RUN_JOB_NAME)
+    assert job.partitions_def == partitions_def(hygge_core.load_project(root).entity("db/events").time_partitions)
+    (tmp_path / "dagster").mkdir()
+    with DagsterInstance.local_temp(tempdir=str(tmp_path / "dagster")) as instance:
+        for key in ("2024-01-02", "2024-01-01"):
+            assert job.execute_in_process(instance=instance, partition_key=key).success
+        events = instance.get_latest_materialization_event(AssetKey(["db", "events"]))
+        checks = instance.event_log_storage.get_asset_check_execution_history(
+            check_key=next(iter(defs.resolve_asset_graph().get_check_keys_for_assets({AssetKey(["db", "events"])}))),
+            limit=5,
+        )
+    assert ids(root, "events") == ids(root, "copy") == ids(root, "solo") == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert ids(root, "whole") == list(range(1, 13))  # the unpartitioned entity of the same run loads whole
+    materialization = events.asset_materialization
+    assert materialization.partition == "2024-01-01"
+    metadata = {key: value.value for key, value in materialization.metadata.items()}
+    assert metadata[c.META_PARTITION] == (
+        "partition 2024-01-01 (at >= 2024-01-01T00:00:00+00:00 and < 2024-01-02T00:00:00+00:00)"
+    )
+    assert (metadata[c.META_ROWS_LOADED], metadata[c.META_SOURCE_ROWS], metadata[c.META_ROW_COUNT]) == (4, 4, 8)
+    assert all(record.status.value == "SUCCEEDED" for record in checks) and len(checks) == 2
+
+
+@pytest.mark.parametrize(
+    ("period", "keys"),
+    [
+        ("hourly", ["2024-03-31-00:00", "2024-03-31-01:00", "2024-03-31-03:00"]),  # 02:00 does not exist that day
+        ("daily", ["2024-03-30", "2024-03-31", "2024-10-27"]),
+        ("weekly", ["2024-03-25", "2024-10-21"]),
+        ("monthly", ["2024-03-01", "2024-10-01"]),
+    ],
+)
+def test_dagster_and_the_engine_agree_on_keys_and_windows(period, keys):
+    """Across the daylight-saving changes of Europe/Copenhagen, each key Dagster offers is the window hygge reads."""
+    config = TimePartitionsConfig(period=period, start="2024-01-01", timezone="Europe/Copenhagen")
+    definition = partitions_def(config)
+    assert isinstance(definition, TimeWindowPartitionsDefinition)
+    offered = definition.get_partition_keys(current_time=dt.datetime(2024, 12, 1, tzinfo=dt.UTC))
+    for key in keys:
+        assert key in offered
+        theirs = definition.time_window_for_partition_key(key)
+        ours = window_for(config, "at", key, label="x")
+        assert (theirs.start.timestamp(), theirs.end.timestamp()) == (ours.start.timestamp(), ours.end.timestamp()), key
+    if period == "hourly":
+        assert "2024-03-31-02:00" not in offered
+        with pytest.raises(ConfigError, match="'2024-03-31-02:00' does not exist in Europe/Copenhagen"):
+            window_for(config, "at", "2024-03-31-02:00", label="x")
