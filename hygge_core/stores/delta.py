@@ -34,6 +34,7 @@ the rows the whole table now holds (``PublishResult.table_rows``, Dagster's
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import queue
@@ -59,6 +60,7 @@ from hygge_core.store import PublishResult, Store, StoreConfig, StoreSession, St
 from hygge_core.stores import delta_auth, ownership
 from hygge_core.stores.delta_errors import delta_errors, public_uri, redact
 from hygge_core.templates import mentions_entity, substitute_entity
+from hygge_core.time_partitions import TimeWindow
 
 if TYPE_CHECKING:
     import polars as pl
@@ -345,7 +347,9 @@ class DeltaWriter(StoreWriter):
         self.table = table
         self.run_id = run_id
         self.incremental = incremental
-        self.merge_keys = store.merge_keys if incremental else []
+        self.window = store.context.time_window
+        # A partition run replaces its period's rows (one predicate overwrite); merging on a key is for appends.
+        self.merge_keys = store.merge_keys if incremental and self.window is None else []
         self.staging = f"{STAGING_PREFIX}{run_id}"
         self.staging_uri = store.table_uri.rstrip("/") + "/" + self.staging
         self.schema: pa.Schema | None = None
@@ -474,12 +478,17 @@ class DeltaWriter(StoreWriter):
             custom_metadata={STATE_KEY: {"run_id": self.run_id, "state": state.model_dump(mode="json")}},
             max_commit_retries=0,
         )
+        if self.window is not None and self.table is not None:
+            with self.store.errors("read"):
+                self.table.update_incremental()  # partitions other runs committed since this one started are kept
         before = set(_log_files(self.table)) if self.table is not None else set()
         version = self.table.version() + 1 if self.table is not None else 0
         with self.store.errors("commit to"):
             staged = self._staged_log(deltalake) if self.schema is not None else []
             if self.merge_keys and self.schema is not None:
                 self._merge(deltalake, properties)
+            elif self.window is not None and self.table is not None and self.schema is not None:
+                self._replace_partition(deltalake, properties)
             else:
                 self._commit_staged(deltalake, properties, staged)
         with self.store.errors("read back"):
@@ -571,6 +580,26 @@ class DeltaWriter(StoreWriter):
             source,
             mode="append",
             schema_mode="merge",
+            target_file_size=self.store.config.target_file_size,
+            commit_properties=properties,
+        )
+        self.store.remove_staging(self.staging)
+
+    def _replace_partition(self, deltalake: Any, properties: Any) -> None:
+        """One commit that removes the period's rows and adds the staged ones: an overwrite with the window as predicate.
+
+        Files holding only other periods' rows are left as they are (a partition run writes files
+        of its own period only, so other partitions' files are never rewritten).
+        """
+        assert self.table is not None and self.schema is not None and self.window is not None
+        staged = deltalake.DeltaTable(self.staging_uri, storage_options=self.store.storage_options())
+        source = deltalake.QueryBuilder().register("staged", staged).execute("SELECT * FROM staged")
+        deltalake.write_deltalake(
+            self.table,
+            source,
+            mode="overwrite",
+            predicate=window_predicate(self.window, self.schema),
+            schema_mode="merge" if self.store.context.schema_change == "evolve" else None,
             target_file_size=self.store.config.target_file_size,
             commit_properties=properties,
         )
@@ -672,6 +701,23 @@ def _total(counts: Iterable[int | None]) -> int | None:
     """The sum, or ``None`` when any count is unknown: a partial sum would be a wrong figure, not an estimate."""
     known = list(counts)
     return None if None in known else sum(c for c in known if c is not None)
+
+
+def window_predicate(window: TimeWindow, schema: pa.Schema) -> str:
+    """``start <= column < end`` as delta-rs predicate text, the bounds written for the column's type.
+
+    A date column compares dates, a timestamp without time zone the wall-clock time in the
+    partitions' timezone, one with a time zone the instant (in UTC).
+    """
+    column_type = schema.field(window.column).type if window.column in schema.names else None
+    if column_type is not None and pa.types.is_date(column_type):
+        lower, upper = window.start.date().isoformat(), window.end.date().isoformat()
+    elif column_type is not None and pa.types.is_timestamp(column_type) and column_type.tz is None:
+        lower, upper = (moment.replace(tzinfo=None).isoformat() for moment in (window.start, window.end))
+    else:
+        lower, upper = (moment.astimezone(dt.UTC).isoformat() for moment in (window.start, window.end))
+    column = _quote(window.column)
+    return f"{column} >= '{lower}' AND {column} < '{upper}'"
 
 
 def _quote(name: str) -> str:

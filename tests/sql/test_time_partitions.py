@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -186,3 +187,35 @@ def test_partition_keys_are_checked(events):
     with pytest.raises(ConfigError, match=r"a full_drop run would drop every other partition"):
         hygge_core.run_entity(plan.for_partition("2024-01-01"), run_type="full_drop")
     assert plan.latest_partition(dt.datetime(2024, 3, 5, 7, tzinfo=dt.UTC)) == "2024-03-04"
+
+
+def test_a_delta_partition_run_is_one_predicate_overwrite(pgdb, pg_project):
+    from deltalake import DeltaTable
+
+    pgdb.sql(EVENTS.replace("at timestamp not null", "at timestamptz not null"))
+    root = pg_project(FLOW.replace('type: parquet, path: "lake/{entity}"', 'type: delta, path: "lake/{entity}"'), pool_size=3)
+    plan = hygge_core.load_project(root).entity("db/events")
+    table_path = str(root / "lake" / "events")
+
+    def content() -> list[tuple[int, str]]:
+        return sorted((row["id"], row["label"]) for row in DeltaTable(table_path).to_pyarrow_table().to_pylist())
+
+    run(plan, "2024-01-01")
+    run(plan, "2024-01-02")
+
+    def files() -> list[Path]:
+        return [Path(uri.removeprefix("file://")) for uri in DeltaTable(table_path).file_uris()]
+
+    kept = {path: path.read_bytes() for path in files()}
+    pgdb.sql("update events set label = 'c2' where id = 3; delete from events where id = 4;")
+    pgdb.sql("insert into events values (7, '2024-01-02 18:00:00', 'g')")
+    version = DeltaTable(table_path).version()
+    run(plan, "2024-01-02")
+    result = run(plan, "2024-01-02")
+    assert DeltaTable(table_path).version() == version + 2  # one commit per partition run
+    assert (result.rows, result.publish.table_rows) == (2, 4)
+    assert content() == [(1, "a"), (2, "b"), (3, "c2"), (7, "g")]
+    untouched = [path for path in kept if path in files()]
+    assert len(untouched) == 1 and untouched[0].read_bytes() == kept[untouched[0]]  # 2024-01-01's file, as it was
+    history = DeltaTable(table_path).history(1)[0]
+    assert history["operation"] == "WRITE" and "2024-01-02" in history["operationParameters"]["predicate"]
