@@ -34,6 +34,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--full-drop", dest="run_type", action="store_const", const="full_drop", help="replace every selected entity"
     )
     mode.add_argument("--incremental", dest="run_type", action="store_const", const="incremental", help="append only what is new")
+    start.add_argument(
+        "--partition",
+        default=None,
+        metavar="KEY",
+        help="time partition to load (2024-01-31, or 2024-01-31-13:00 hourly) of entities with time_partitions; "
+        "default: the latest complete one",
+    )
     start.add_argument("--concurrency", type=int, default=None, help="entities at once (default: concurrency: in hygge.yml)")
     start.add_argument(
         "--dry-run", action="store_true", help="show what would run, from where, to where, in which mode; write nothing"

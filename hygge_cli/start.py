@@ -73,6 +73,7 @@ def _run_with_reporter(
     reporter.waiting("starting Dagster…")  # importing Dagster and building the job takes seconds: say so
 
     from hygge_cli.watch import RunWatcher
+    from hygge_dagster.partitions import run_partition
     from hygge_dagster.run import (
         end_canceled_runs,
         entity_steps,
@@ -80,6 +81,8 @@ def _run_with_reporter(
         request_cancel,
         run_job,
     )
+
+    partition = run_partition(project, plans, args.partition)
 
     home = dagster_home(project.root)
     instance = open_instance(home)
@@ -109,6 +112,7 @@ def _run_with_reporter(
                     plans,
                     instance=instance,
                     run_type=args.run_type,
+                    partition=partition,
                     max_concurrent=args.concurrency,
                     tags=dict([session]),
                     run_config={"loggers": {"console": {"config": {"log_level": "INFO" if args.verbose else "ERROR"}}}},

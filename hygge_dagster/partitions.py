@@ -7,13 +7,14 @@ key Dagster hands a step is a key the engine accepts, and both mean one window.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 
 from dagster import AssetExecutionContext, Failure, TimeWindowPartitionsDefinition
 
 from hygge_core.config import TimePartitionsConfig
 from hygge_core.errors import ConfigError
-from hygge_core.project import EntityPlan
+from hygge_core.project import EntityPlan, Project
 from hygge_core.time_partitions import CRON, KEY_FORMATS
 
 
@@ -37,6 +38,37 @@ def run_job_plans(plans: Sequence[EntityPlan]) -> list[EntityPlan]:
     """
     first = next((partitions_def(plan.time_partitions) for plan in plans if plan.time_partitions is not None), None)
     return [plan for plan in plans if plan.time_partitions is None or partitions_def(plan.time_partitions) == first]
+
+
+def run_partition(
+    project: Project, plans: Sequence[EntityPlan], requested: str | None, *, now: dt.datetime | None = None
+) -> str | None:
+    """The partition ``hygge start`` loads: ``requested`` (``--partition``), else the latest complete one; ``None`` unpartitioned.
+
+    One run has one partition key, so a partitioned selection must share one partitioning and
+    ``--partition`` needs every selected entity partitioned (an unpartitioned one would load whole).
+    """
+    partitioned = [plan for plan in plans if plan.time_partitions is not None]
+    if not partitioned:
+        if requested is not None:
+            raise ConfigError(f"--partition {requested}: none of the selected entities has time_partitions")
+        return None
+    outside = [plan.key for plan in plans if plan not in run_job_plans(project.plans)]
+    if outside:
+        raise ConfigError(
+            f"{', '.join(outside)}: partitioned unlike the project's first partitioned entity; hygge start runs one "
+            "partitioning at a time: load these from Dagster (materialise a partition or launch a backfill)"
+        )
+    if requested is not None:
+        whole = [plan.key for plan in plans if plan.time_partitions is None]
+        if whole:
+            raise ConfigError(
+                f"--partition {requested}: {', '.join(whole)} have no time_partitions; select partitioned entities only"
+            )
+        for plan in plans:
+            plan.for_partition(requested)  # a malformed or too early key fails here, naming the entity
+        return requested
+    return partitioned[0].latest_partition(now or dt.datetime.now(dt.UTC))
 
 
 def for_run(context: AssetExecutionContext, plan: EntityPlan) -> EntityPlan:

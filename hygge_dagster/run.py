@@ -29,6 +29,7 @@ from dagster import (
 # pieces execute_job itself uses, on the pinned Dagster version.
 from dagster._core.execution.api import execute_run
 from dagster._core.remote_origin import RegisteredCodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin
+from dagster._core.storage.tags import PARTITION_NAME_TAG
 
 from hygge_core.config import RUN_TYPES, RunType
 from hygge_core.errors import ConfigError
@@ -53,6 +54,7 @@ def materialize_entities(
     *,
     instance: DagsterInstance,
     run_type: RunType | None = None,
+    partition: str | None = None,
     max_concurrent: int | None = None,
     tags: Mapping[str, str] | None = None,
     run_config: Mapping[str, Any] | None = None,
@@ -62,7 +64,8 @@ def materialize_entities(
     Uses the project's executor (multiprocess, forkserver by default) with
     ``max_concurrent`` parallel steps (default ``concurrency:`` from hygge.yml); with
     ``max_concurrent == 1`` the run executes in process. ``run_type`` sets the
-    ``hygge/run_type`` run tag; ``run_config`` is passed to Dagster (e.g. the console log level). Each SQL connection's ``pool_size`` is set on the
+    ``hygge/run_type`` run tag; ``partition`` the time partition of partitioned entities (see
+    ``partitions.run_partition``); ``run_config`` is passed to Dagster (e.g. the console log level). Each SQL connection's ``pool_size`` is set on the
     instance as its pool limit first. Failed entities are reported, not raised.
     """
     if run_type is not None and run_type not in RUN_TYPES:
@@ -76,6 +79,8 @@ def materialize_entities(
     run_tags = dict(tags or {})
     if run_type is not None:
         run_tags[c.RUN_TYPE_TAG] = run_type
+    if partition is not None:
+        run_tags[PARTITION_NAME_TAG] = partition  # the time partition the run's partitioned entities load
     if kind != "in_process":
         close_all_pools()  # discovery's connections: step processes open their own, and pool_size counts them all
     started = time.perf_counter()

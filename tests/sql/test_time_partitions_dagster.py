@@ -196,3 +196,34 @@ def test_a_backfill_of_two_partitions_through_hygge_dev(pgdb, pg_project):
         assert metadata["hygge/partition"].startswith(f"partition {partition} (at >= {partition}T00:00:00+00:00")
     assert ids(root, "events") == [1, 2, 3, 4, 9, 10, 11, 12]  # the two days, each once; 2024-01-02 never loaded
     assert not (root / "lake" / "copy").exists()  # not selected: the backfill ran its asset only
+
+
+def test_hygge_start_loads_the_named_partition_or_the_latest(pgdb, pg_project):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from hygge_dagster.partitions import run_partition
+
+    pgdb.sql(EVENTS)
+    root = pg_project(FLOWS, pool_size=2)
+    hygge = str(Path(sys.executable).with_name("hygge"))
+    env = {key: value for key, value in os.environ.items() if key != "DAGSTER_HOME"}
+
+    def start(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([hygge, "start", *args], cwd=root, env=env, capture_output=True, text=True, timeout=600)
+
+    done = start("--entity", "db/events", "--partition", "2024-01-02")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert ids(root, "events") == [5, 6, 7, 8]
+    refused = start("--flow", "db", "--flow", "whole", "--partition", "2024-01-02")
+    assert refused.returncode != 0
+    assert "--partition 2024-01-02: whole/whole have no time_partitions; select partitioned entities only" in refused.stderr
+
+    project = hygge_core.load_project(root)
+    now = dt.datetime(2024, 1, 3, 5, tzinfo=dt.UTC)
+    assert run_partition(project, project.entities("db"), None, now=now) == "2024-01-02"  # the latest complete day
+    assert run_partition(project, project.entities("whole"), None, now=now) is None
+    with pytest.raises(ConfigError, match=r"db/events: '2024-01-02T00' is not a daily partition key"):
+        run_partition(project, project.entities("db"), "2024-01-02T00")
