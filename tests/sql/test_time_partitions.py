@@ -132,6 +132,19 @@ def test_files_loaded_before_partitioning_stop_a_partition_run(events, pg_projec
     assert (root / "lake" / "events" / "_hygge" / "state.json").read_bytes() == before
 
 
+def test_a_failed_partition_run_keeps_the_published_version(events, pg_project):
+    root, plan = events
+    run(plan, "2024-01-01")
+    before = {p.name: p.read_bytes() for p in (root / "lake" / "events").rglob("*") if p.is_file()}
+    wrong = pg_project(FLOW.replace("start: 2024-01-01}", "start: 2024-01-01, column: nope}"), pool_size=3)
+    result = hygge_core.run_with_retries(hygge_core.load_project(wrong).entity("db/events").for_partition("2024-01-02"))
+    assert result.status == "failed"
+    assert result.error.startswith(
+        'db/events: time_partitions column \'nope\' is not a column of "public"."events"; columns: id, at, label'
+    )
+    assert {p.name: p.read_bytes() for p in (root / "lake" / "events").rglob("*") if p.is_file()} == before
+
+
 def test_timestamptz_and_date_columns_in_another_timezone(pgdb, pg_project):
     """Copenhagen days: 2024-01-01 is [2023-12-31 23:00Z, 2024-01-01 23:00Z); a date column compares dates."""
     pgdb.sql(

@@ -60,6 +60,8 @@ def test_a_partitioned_run_loads_its_window_in_shared_and_entity_steps(pgdb, pg_
     root = pg_project(FLOWS, pool_size=2)
     defs = build_definitions(root)
     job = defs.resolve_job_def(c.RUN_JOB_NAME)
+    spec = next(spec for spec in defs.resolve_all_asset_specs() if spec.key == AssetKey(["db", "events"]))
+    assert spec.metadata[c.META_TIME_PARTITIONS] == "daily on at (UTC) from 2024-01-01"
     assert job.partitions_def == partitions_def(hygge_core.load_project(root).entity("db/events").time_partitions)
     (tmp_path / "dagster").mkdir()
     with DagsterInstance.local_temp(tempdir=str(tmp_path / "dagster")) as instance:
@@ -217,6 +219,16 @@ def test_hygge_start_loads_the_named_partition_or_the_latest(pgdb, pg_project):
     done = start("--entity", "db/events", "--partition", "2024-01-02")
     assert done.returncode == 0, done.stdout + done.stderr
     assert ids(root, "events") == [5, 6, 7, 8]
+    # Without --partition: the latest complete day (long after the rows, so empty), and the unpartitioned entity whole.
+    before = dt.datetime.now(dt.UTC)
+    done = start("--entity", "solo/solo", "--entity", "whole/whole")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (ids(root, "solo"), ids(root, "whole")) == ([], list(range(1, 13)))
+    latest = {(moment - dt.timedelta(days=1)).strftime("%Y-%m-%d") for moment in (before, dt.datetime.now(dt.UTC))}
+    with DagsterInstance.from_config(str(root / ".dagster")) as instance:
+        solo = instance.get_latest_materialization_event(AssetKey(["solo", "solo"])).asset_materialization
+        events = instance.get_latest_materialization_event(AssetKey(["db", "events"])).asset_materialization
+    assert solo.partition in latest and events.partition == "2024-01-02"
     refused = start("--flow", "db", "--flow", "whole", "--partition", "2024-01-02")
     assert refused.returncode != 0
     assert "--partition 2024-01-02: whole/whole have no time_partitions; select partitioned entities only" in refused.stderr
