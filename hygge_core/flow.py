@@ -31,8 +31,8 @@ from hygge_core.store import Store, StoreSession, StoreWriter
 from hygge_core.watermark import WatermarkTracker, require_same_column
 
 PROGRESS_LOG_SECONDS = 10.0
-READER_GRACE_SECONDS = 0.5
-LOCK_POLL_SECONDS = 0.2  # how often a partition run asks again for its entity's lock  # how long an interrupted run waits for the reader thread before it lets go
+READER_GRACE_SECONDS = 0.5  # how long an interrupted run waits for the reader thread before it lets go
+LOCK_POLL_SECONDS = 0.2  # how often a partition run asks again for its entity's lock
 
 
 @dataclass(frozen=True)
@@ -97,8 +97,8 @@ def _run_entity(
         run_id = new_run_id()
         writer = session.writer(run_id=run_id, run_type=mode)
         # A partition run neither reads past the watermark nor moves it: it reloads its own period.
-        tracked = partition is None and plan.watermark is not None and plan.watermark.column
-        tracker = WatermarkTracker(plan.watermark.column, label=plan.key) if tracked and plan.watermark else None
+        column = plan.watermark.column if plan.watermark is not None and partition is None else None
+        tracker = WatermarkTracker(column, label=plan.key) if column else None
         try:
             rows, schema = _pump(home.read(previous, mode), writer, tracker, plan, started, progress, log, cancel)
             schema = schema or home.schema()
