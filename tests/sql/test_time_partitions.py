@@ -232,3 +232,29 @@ def test_a_delta_partition_run_is_one_predicate_overwrite(pgdb, pg_project):
     assert len(untouched) == 1 and untouched[0].read_bytes() == kept[untouched[0]]  # 2024-01-01's file, as it was
     history = DeltaTable(table_path).history(1)[0]
     assert history["operation"] == "WRITE" and "2024-01-02" in history["operationParameters"]["predicate"]
+
+
+def test_two_delta_partitions_at_once_both_land(pgdb, pg_project):
+    """Optimistic concurrency: a commit that lost the race is a transient error, retried on the newer version."""
+    from deltalake import DeltaTable
+
+    pgdb.sql(EVENTS)
+    flow = FLOW.replace('type: parquet, path: "lake/{entity}"', 'type: delta, path: "lake/{entity}"')
+    root = pg_project(flow + "    retries: {max: 5, delay: 0s, jitter: false}\n", pool_size=3)
+    plan = hygge_core.load_project(root).entity("db/events")
+    run(plan, "2024-01-02")
+    results: dict[str, hygge_core.EntityResult] = {}
+    start = threading.Barrier(2)
+
+    def load(key: str) -> None:
+        start.wait()
+        results[key] = hygge_core.run_with_retries(plan.for_partition(key))
+
+    threads = [threading.Thread(target=load, args=(key,)) for key in ("2024-01-01", "2024-01-03")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert {key: r.status for key, r in results.items()} == {"2024-01-01": "success", "2024-01-03": "success"}
+    rows = DeltaTable(str(root / "lake" / "events")).to_pyarrow_table().to_pylist()
+    assert sorted((row["id"], row["label"]) for row in rows) == [(1, "a"), (2, "b"), (3, "c"), (4, "d"), (5, "e"), (6, "f")]
