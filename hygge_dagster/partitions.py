@@ -53,7 +53,8 @@ def run_partition(
         if requested is not None:
             raise ConfigError(f"--partition {requested}: none of the selected entities has time_partitions")
         return None
-    outside = [plan.key for plan in plans if plan not in run_job_plans(project.plans)]
+    in_run_job = {plan.key for plan in run_job_plans(project.plans)}
+    outside = [plan.key for plan in plans if plan.key not in in_run_job]
     if outside:
         raise ConfigError(
             f"{', '.join(outside)}: partitioned unlike the project's first partitioned entity; hygge start runs one "
