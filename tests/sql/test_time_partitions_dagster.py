@@ -165,7 +165,8 @@ def test_a_backfill_of_two_partitions_through_hygge_dev(pgdb, pg_project):
     from test_cli_dagster import dev_server  # the suite's `hygge dev` process, stopped like Ctrl-C
 
     pgdb.sql(EVENTS)
-    root = pg_project(FLOWS.split("  solo:")[0], pool_size=2)
+    # Each run's step in its run process: the daemon's 30-second tick is the test's floor, not step processes.
+    root = pg_project("dagster: {executor: in_process}\n" + FLOWS.split("  solo:")[0], pool_size=2)
     config = root / "hygge.yml"
     config.write_text(config.read_text().replace('"${HYGGE_TEST_PG_PASSWORD}"', '"' + pgdb.password + '"'))
     with dev_server(root) as server:
