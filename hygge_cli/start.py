@@ -88,7 +88,10 @@ def _run_with_reporter(
     instance = open_instance(home)
     session = (SESSION_TAG, uuid.uuid4().hex)
     steps = entity_steps(run_job(project, plans, args.concurrency)[1], plans)
-    reporter.message(f"running {len(plans)} entit{'y' if len(plans) == 1 else 'ies'} of {project.name!r}; Dagster home {home}")
+    which = f" (time partition {partition})" if partition is not None else ""
+    reporter.message(
+        f"running {len(plans)} entit{'y' if len(plans) == 1 else 'ies'} of {project.name!r}{which}; Dagster home {home}"
+    )
     dagster_log = home / "hygge-start.log"
 
     running = threading.Event()
