@@ -177,6 +177,9 @@ def print_plan(project: Project, plans: list[EntityPlan], *, run_type: str | Non
     print(f"Project {project.name!r} ({project.config_file}): {len(plans)} entit{'y' if len(plans) == 1 else 'ies'} would run")
     for plan in plans:
         print(f"  {plan.key}  [{run_type or plan.run_type}]")
+        if plan.time_partitions is not None:
+            parts = plan.time_partitions
+            print(f"      in {parts.period} partitions of {parts.column} from {parts.start} ({parts.timezone}); one per run")
         print(f"      from {plan.home.describe()}")
         print(f"      to   {plan.store.describe()}")
     print("Dry run: nothing was read or written.")

@@ -98,3 +98,15 @@ def test_windows_and_latest_keys_by_period():
     assert window_for(monthly, "at", "2023-12-01", label="x").end == dt.datetime(2024, 1, 1, tzinfo=ZoneInfo("UTC"))
     assert latest_key(monthly, now=dt.datetime(2024, 1, 1, tzinfo=dt.UTC)) == "2023-12-01"
     assert latest_key(monthly, now=dt.datetime(2023, 12, 31, tzinfo=dt.UTC)) is None
+
+
+def test_dry_run_shows_the_partitioning(write_project, capsys):
+    from hygge_cli.start import print_plan
+
+    root = write_project(PROJECT + "    time_partitions: {period: daily, start: 2024-01-01, timezone: Europe/Copenhagen}\n")
+    project = load_project(root)
+    print_plan(project, project.select(flows=[], entities=[]), run_type=None)
+    assert (
+        "db/orders  [incremental]\n      in daily partitions of changed_at from 2024-01-01 (Europe/Copenhagen); one per run\n"
+        in (capsys.readouterr().out)
+    )
