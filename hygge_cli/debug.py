@@ -7,6 +7,7 @@ import argparse
 from rich.console import Console
 from rich.markup import escape
 
+from hygge_cli.plan_text import plan_lines
 from hygge_core.errors import ConfigError, HyggeError
 from hygge_core.loading import load_project
 
@@ -27,9 +28,8 @@ def run_debug(args: argparse.Namespace) -> int:
     for flow in project.flows:
         console.print(f"\n[bold]flow {flow}[/bold]")
         for plan in project.entities(flow):
-            console.print(escape(f"  {plan.key} [{plan.run_type}]"))
-            console.print(escape(f"      from {plan.home.describe()}"))
-            console.print(escape(f"      to   {plan.store.describe()}"))
+            for line in plan_lines(plan):
+                console.print(escape(line))
             for label, check in (("home", plan.create_home().check), ("store", plan.create_store().check)):
                 try:
                     console.print(f"      [green]✓[/green] {label}: {escape(check())}")

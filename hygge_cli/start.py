@@ -22,6 +22,7 @@ from rich.console import Console
 
 from hygge_cli.instance import dagster_home, open_instance
 from hygge_cli.main import configure_logging
+from hygge_cli.plan_text import plan_lines
 from hygge_cli.reporters import JsonReporter, PlainReporter, Reporter, RichReporter
 from hygge_cli.signals import StopSignals
 from hygge_core.errors import ConfigError
@@ -176,12 +177,7 @@ def screen() -> TextIO:
 def print_plan(project: Project, plans: list[EntityPlan], *, run_type: str | None) -> None:
     print(f"Project {project.name!r} ({project.config_file}): {len(plans)} entit{'y' if len(plans) == 1 else 'ies'} would run")
     for plan in plans:
-        print(f"  {plan.key}  [{run_type or plan.run_type}]")
-        if plan.time_partitions is not None:
-            parts = plan.time_partitions
-            print(f"      in {parts.period} partitions of {parts.column} from {parts.start} ({parts.timezone}); one per run")
-        print(f"      from {plan.home.describe()}")
-        print(f"      to   {plan.store.describe()}")
+        print("\n".join(plan_lines(plan, run_type=run_type)))
     print("Dry run: nothing was read or written.")
 
 
