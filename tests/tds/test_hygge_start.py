@@ -191,6 +191,11 @@ def test_discovery_include_exclude_and_a_query_entity(tmp_path, tds_data, tds_se
     assert sum(r["total"] for r in report) == sum(r["amount"] for r in source)
     assert "11 of 11 entities succeeded" in completed.stdout
     assert set(server.stats.encryption) == {"strict"} and server.stats.active == 0
+    # The default step mode: the 10 discovered tables share one step (2 loading threads: concurrency 4 over 2 steps),
+    # the query entity has its own, in another process. Never more than pool_size sessions at once, and a login per
+    # pool slot claimed (3) plus discovery's (closed before the steps start), not one per entity (11).
+    assert server.stats.max_active <= 3, f"{server.stats.max_active} sessions at once with pool_size 3"
+    assert server.stats.sessions <= 4, f"{server.stats.sessions} logins for 11 entities: connections were not reused"
 
 
 def test_in_process_runs_share_pool_size_connections(tmp_path, tds_data, tds_server, certificate, msodbc):
