@@ -1,6 +1,8 @@
-"""SQL Server -> Parquet through the TDS test server: hygge against raw arrow-odbc and pyodbc, same server, same driver.
+"""SQL Server -> Parquet through the TDS test server: hygge against raw arrow-odbc and pyodbc, same server, same driver;
+and what reusing pooled connections saves against a login per entity.
 
-    python bench/sql_mssql_tds.py --rows 200000 --reps 3
+    python bench/sql_mssql_tds.py --rows 200000 --reps 3                  # everything
+    python bench/sql_mssql_tds.py --only reuse --entities 40 --reps 5
 
 The server (tests/tds_server, Python encoding every value, DuckDB behind it) runs in
 this process on a loopback port; every method runs in a fresh process (Microsoft's
@@ -8,6 +10,13 @@ ODBC Driver 18 from the mssql-python-odbc wheel, Encrypt=no), methods interleave
 and rotated between reps. Peak memory is PSS summed over the method's process tree,
 sampled from /proc. The server, not the client, bounds the absolute figures: compare
 the ratios, not the rows per second, with a real SQL Server.
+
+throughput: one mixed table through hygge, raw arrow-odbc and pyodbc (above).
+reuse: N small tables through one flow (``run_project``, one entity at a time), once with a
+    pooled connection (pool_size 2) and once with ``max_lifetime: 0s`` so every entity opens
+    and closes its own connection. The connection overhead is timed in the process around
+    ``ConnectionPool.acquire``/``release`` (plus closing the pools at the end), and the
+    server counts the logins it accepted, so the figure does not rest on hygge's word.
 """
 
 from __future__ import annotations
@@ -74,7 +83,45 @@ elif method == "pyodbc":
         writer.write_table(table)
         rows += table.num_rows
     writer.close()
-print(json.dumps({"method": method, "rows": rows, "seconds": time.perf_counter() - started}))
+extra = {}
+if method.startswith(("pooled_", "per_entity_")):
+    # Time the connection work itself: every acquire and release the homes make, and closing the pools.
+    import hygge_core
+    from hygge_core.sql import pool as sql_pool
+    acquires, releases = [], []
+    plain_acquire, plain_release = sql_pool.ConnectionPool.acquire, sql_pool.ConnectionPool.release
+    def acquire(self, timeout=None):
+        t = time.perf_counter()
+        try:
+            return plain_acquire(self, timeout)
+        finally:
+            acquires.append(time.perf_counter() - t)
+    def release(self, connection):
+        t = time.perf_counter()
+        try:
+            return plain_release(self, connection)
+        finally:
+            releases.append(time.perf_counter() - t)
+    sql_pool.ConnectionPool.acquire, sql_pool.ConnectionPool.release = acquire, release
+    from hygge_core.sql.connection import SqlConnection
+    pings, plain_ping = [], SqlConnection.ping
+    def ping(self):
+        t = time.perf_counter()
+        try:
+            return plain_ping(self)
+        finally:
+            pings.append(time.perf_counter() - t)
+    SqlConnection.ping = ping
+    project = hygge_core.load_project(os.environ["BENCH_PROJECT"])
+    result = hygge_core.run_project(project, flows=[f"reuse_{method}"], concurrency=1)
+    assert all(e.status == "success" for e in result.entities), [e.error for e in result.entities if e.error]
+    rows = sum(e.rows for e in result.entities)
+    pool = sql_pool.pool_for(method, project.config.connections[method])  # the process-wide pool the homes used
+    t = time.perf_counter()
+    sql_pool.close_all()
+    extra = {"entities": len(result.entities), "acquires": acquires, "releases": releases, "pings": pings, "close": time.perf_counter() - t,
+             "opened_total": pool.opened_total, "entity_seconds": [e.seconds for e in result.entities]}
+print(json.dumps({"method": method, "rows": rows, "seconds": time.perf_counter() - started, **extra}))
 """
 
 
@@ -133,69 +180,181 @@ def run(method: str, work: Path, env: dict[str, str]) -> dict:
     record = json.loads(stdout.strip().splitlines()[-1])
     record["peak_pss_mib"] = peak / 1024
     out.unlink(missing_ok=True)
-    for lake in work.glob("project/lake"):
+    for lake in work.glob("*/lake"):
         import shutil
 
         shutil.rmtree(lake)
     return record
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rows", type=int, default=200_000)
-    parser.add_argument("--reps", type=int, default=3)
-    args = parser.parse_args()
-    from hygge_core.sql.drivers import shipped_msodbcsql
-    from tests.tds_server import Engine, TdsServer
+def throughput(server, work: Path, rows: int, reps: int) -> None:  # type: ignore[no-untyped-def]
+    import pyarrow.parquet as pq
 
-    with tempfile.TemporaryDirectory(prefix="tds-bench-") as folder:
-        work = Path(folder)
-        data = work / "data"
-        data.mkdir()
-        import pyarrow.parquet as pq
-
-        pq.write_table(make_table(args.rows), data / "mixed.parquet")
-        (data / "mixed.types.json").write_text(json.dumps(DECLARED))
-        (work / "child.py").write_text(CHILD)
-        server = TdsServer(Engine(data), logins={USER: PASSWORD}).start()
-        try:
-            project = work / "project"
-            project.mkdir()
-            (project / "hygge.yml").write_text(
-                textwrap.dedent(f"""
-            name: bench
-            connections:
-              ms: {{type: mssql, server: localhost, port: {server.port}, database: hygge, user: {USER}, password: "${{BENCH_PW}}", encrypt: false}}
-            flows:
-              bench:
-                home: {{type: mssql, connection: ms}}
-                store: {{type: parquet, path: "lake/{{entity}}"}}
-                entities: [mixed]
-            """)
-            )
-            env = {
-                **os.environ,
-                "BENCH_PW": PASSWORD,
-                "BENCH_PROJECT": str(project),
-                "BENCH_CS": f"DRIVER={{{shipped_msodbcsql()}}};SERVER=tcp:localhost,{server.port};DATABASE=hygge;UID={USER};PWD={PASSWORD};Encrypt=no;",
-            }
-            methods = ["hygge", "arrow_odbc", "pyodbc"]
-            records: dict[str, list[dict]] = {m: [] for m in methods}
-            for rep in range(args.reps):
-                for method in methods[rep % 3 :] + methods[: rep % 3]:
-                    record = run(method, work, env)
-                    assert record["rows"] == args.rows, record
-                    records[method].append(record)
-        finally:
-            server.stop()
+    pq.write_table(make_table(rows), work / "data" / "mixed.parquet")
+    (work / "data" / "mixed.types.json").write_text(json.dumps(DECLARED))
+    server.engine.load_parquet(work / "data" / "mixed.parquet")
+    project = work / "project"
+    project.mkdir()
+    (project / "hygge.yml").write_text(
+        textwrap.dedent(f"""
+    name: bench
+    connections:
+      ms: {{type: mssql, {login(server.port)}}}
+    flows:
+      bench:
+        home: {{type: mssql, connection: ms}}
+        store: {{type: parquet, path: "lake/{{entity}}"}}
+        entities: [mixed]
+    """)
+    )
+    env = {**child_env(server.port), "BENCH_PROJECT": str(project)}
+    methods = ["hygge", "arrow_odbc", "pyodbc"]
+    records: dict[str, list[dict]] = {m: [] for m in methods}
+    for rep in range(reps):
+        for method in methods[rep % 3 :] + methods[: rep % 3]:
+            record = run(method, work, env)
+            assert record["rows"] == rows, record
+            records[method].append(record)
     base = statistics.median(r["seconds"] for r in records["arrow_odbc"])
-    print(f"\n{args.rows:,} rows x 8 mixed columns, {args.reps} reps, TDS test server (Encrypt=no), median of fresh processes\n")
+    print(f"\n{rows:,} rows x 8 mixed columns, {reps} reps, TDS test server (Encrypt=no), median of fresh processes\n")
     print("| method | seconds (median) | vs raw arrow-odbc | peak PSS MiB (median) |")
     print("|---|---|---|---|")
     for method in methods:
         seconds = statistics.median(r["seconds"] for r in records[method])
         pss = statistics.median(r["peak_pss_mib"] for r in records[method])
         print(f"| {method} | {seconds:.2f} | {seconds / base:.2f}x | {pss:.0f} |")
+
+
+ENCRYPTION = {"off": "encrypt: false", "tls": "encrypt: true, trust_server_certificate: true"}
+
+
+def reuse(server, work: Path, entities: int, reps: int) -> None:  # type: ignore[no-untyped-def]
+    """N small tables, one entity at a time: pooled connections against a login per entity (``max_lifetime: 0s``),
+    without encryption and with TLS inside PRELOGIN (Driver 18's default, and Azure SQL's only choice)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for index in range(entities):
+        small = pa.table({"id": pa.array(range(1, 51), pa.int32()), "label": [f"s{index}-{i}" for i in range(1, 51)]})
+        path = work / "data" / f"small_{index:03d}.parquet"
+        pq.write_table(small, path)
+        path.with_name(f"small_{index:03d}.types.json").write_text(json.dumps({"id": "int", "label": "nvarchar(40)"}))
+        server.engine.load_parquet(path)
+    listed = ", ".join(f"small_{index:03d}" for index in range(entities))
+    methods = [f"{kind}_{mode}" for mode in ENCRYPTION for kind in ("pooled", "per_entity")]
+    connections = "".join(
+        f"  {method}: {{type: mssql, {login(server.port, ENCRYPTION[method.rsplit('_', 1)[1]])}, pool_size: 2"
+        + (", max_lifetime: 0s}\n" if method.startswith("per_entity") else "}\n")
+        for method in methods
+    )
+    flows = "".join(
+        f"  reuse_{method}:\n    home: {{type: mssql, connection: {method}}}\n"
+        f'    store: {{type: parquet, path: "lake/{method}/{{entity}}"}}\n    entities: [{listed}]\n'
+        for method in methods
+    )
+    project = work / "reuse"
+    project.mkdir()
+    (project / "hygge.yml").write_text(f"name: bench\nconnections:\n{connections}flows:\n{flows}")
+    env = {**child_env(server.port), "BENCH_PROJECT": str(project)}
+    records: dict[str, list[dict]] = {m: [] for m in methods}
+    for rep in range(reps):
+        shift = rep % len(methods)
+        for method in methods[shift:] + methods[:shift]:
+            before = server.stats.sessions
+            record = run(method, work, env)
+            settle(server)
+            record["server_logins"] = server.stats.sessions - before
+            assert record["rows"] == 50 * entities, record
+            records[method].append(record)
+            print(
+                f"rep {rep} {method}: opened {record['opened_total']}, server logins {record['server_logins']}, "
+                f"connection {overhead(record) * 1000:.2f} ms/entity",
+                file=sys.stderr,
+            )
+    med = statistics.median
+    print(f"\n{entities} tables of 50 rows through one flow, one entity at a time, {reps} interleaved reps (SQL login)\n")
+    print(
+        "| encryption | connection | connection ms per entity (median) | acquire ms, median of all | release ms, median of all "
+        "| opened by the pool (per rep) | logins counted by the server (per rep) | entity wall ms (median) |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for method in methods:
+        kind, mode = method.rsplit("_", 1)
+        label = "pooled (pool_size 2)" if kind == "pooled" else "per entity (max_lifetime 0s)"
+        rs = records[method]
+        acquires = [a for r in rs for a in r["acquires"]]
+        releases = [a for r in rs for a in r["releases"]]
+        print(
+            f"| {mode} | {label} | {med(overhead(r) for r in rs) * 1000:.2f} | {med(acquires) * 1000:.2f} "
+            f"| {med(releases) * 1000:.3f} | {'/'.join(str(r['opened_total']) for r in rs)} "
+            f"| {'/'.join(str(r['server_logins']) for r in rs)} | {med(s for r in rs for s in r['entity_seconds']) * 1000:.1f} |"
+        )
+    print()
+    for mode in ENCRYPTION:
+        pooled, per_entity = records[f"pooled_{mode}"], records[f"per_entity_{mode}"]
+        cuts = [1 - overhead(p) / overhead(e) for p, e in zip(pooled, per_entity, strict=True)]
+        opens = [a for r in per_entity for a in r["acquires"][1:]]
+        pooled_acquires = [a for r in pooled for a in r["acquires"][1:]]
+        pings = [a for r in pooled for a in r["pings"]]
+        firsts = [r["acquires"][0] for r in pooled + per_entity]
+        print(
+            f"- {mode}: cut in connection time per entity (1 - pooled / per entity) per rep "
+            f"{', '.join(f'{c:.1%}' for c in cuts)}; median **{med(cuts):.1%}** (target >= 80%). Median acquire that "
+            f"logged in (after the first): {med(opens) * 1000:.2f} ms; of a pooled one: {med(pooled_acquires) * 1000:.2f} ms, "
+            f"of which its health-check ping (`SELECT 1`): {med(pings) * 1000:.2f} ms; "
+            f"the first acquire of a process (driver load + login, paid by both): {med(firsts) * 1000:.1f} ms."
+        )
+
+
+def overhead(record: dict) -> float:
+    """Seconds of connection work per entity: every acquire and release, plus closing the pools at the end."""
+    return (sum(record["acquires"]) + sum(record["releases"]) + record["close"]) / record["entities"]
+
+
+def settle(server) -> None:  # type: ignore[no-untyped-def]
+    """Wait until the server has seen every session of the ended child close (it learns of each by EOF)."""
+    deadline = time.monotonic() + 30
+    while server.stats.active and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def login(port: int, encryption: str = ENCRYPTION["off"]) -> str:
+    return f'server: localhost, port: {port}, database: hygge, user: {USER}, password: "${{BENCH_PW}}", {encryption}'
+
+
+def child_env(port: int) -> dict[str, str]:
+    from hygge_core.sql.drivers import shipped_msodbcsql
+
+    return {
+        **os.environ,
+        "BENCH_PW": PASSWORD,
+        "BENCH_CS": f"DRIVER={{{shipped_msodbcsql()}}};SERVER=tcp:localhost,{port};DATABASE=hygge;UID={USER};PWD={PASSWORD};Encrypt=no;",
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", action="append", choices=["throughput", "reuse"], help="repeatable; default: both")
+    parser.add_argument("--rows", type=int, default=200_000, help="throughput: rows of the mixed table")
+    parser.add_argument("--entities", type=int, default=40, help="reuse: small tables through one flow")
+    parser.add_argument("--reps", type=int, default=3)
+    args = parser.parse_args()
+    parts = args.only or ["throughput", "reuse"]
+    from tests.tds_server import Engine, TdsServer, generate_certificate
+
+    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    with tempfile.TemporaryDirectory(prefix="tds-bench-") as folder:
+        work = Path(folder)
+        data = work / "data"
+        data.mkdir()
+        (work / "child.py").write_text(CHILD)
+        certificate = generate_certificate(work)  # TLS for the reuse part's encrypted logins
+        with TdsServer(Engine(data), logins={USER: PASSWORD}, certificate=certificate) as server:
+            if "throughput" in parts:
+                throughput(server, work, args.rows, args.reps)
+            if "reuse" in parts:
+                reuse(server, work, args.entities, args.reps)
+    print(f"\nload average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":
