@@ -19,7 +19,7 @@ if str(REPO_ROOT) not in sys.path:
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from tds_helpers import PASSWORD, TOKEN, USER  # noqa: E402
+from tds_helpers import PASSWORD, TOKEN, USER, TdsSource  # noqa: E402
 
 from tests.tds_server import Certificate, Engine, TdsServer, generate_certificate  # noqa: E402
 
@@ -61,3 +61,13 @@ def tds_server(tds_data: Path, certificate: Certificate) -> Iterator[Callable[..
     pool.close_all()
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+def tds_source(tds_data: Path, tds_server: Callable[..., TdsServer], certificate: Certificate) -> Callable[[str], TdsSource]:
+    """A started server as a scenario ``Source`` (tests/tds/scenarios.py), in encryption ``mode``."""
+
+    def start(mode: str = "off") -> TdsSource:
+        return TdsSource(tds_server(), tds_data, certificate, mode)
+
+    return start

@@ -8,7 +8,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tests.tds_server import Certificate
+from tests.tds_server import Certificate, TdsServer
 
 USER = "hygge_reader"
 PASSWORD = "Tds;Pw}d-1"  # ODBC-special characters: the connection string must brace them
@@ -56,3 +56,27 @@ def connection_yaml(
         f"  ms:\n    type: mssql\n    server: localhost\n    port: {port}\n    database: hygge\n    user: {USER}\n"
         f'    password: "${{{password_env}}}"\n{encryption}    pool_size: {pool_size}\n    login_timeout: 10s\n    acquire_timeout: 60s\n'
     )
+
+
+class TdsSource:
+    """The TDS test server as a scenario's ``Source`` (tests/tds/scenarios.py): tables load from Parquet files."""
+
+    user = USER
+    password = PASSWORD
+    rowversion_is_served = True
+
+    def __init__(self, server: TdsServer, folder: Path, certificate: Certificate, mode: str) -> None:
+        self.server, self.folder, self.certificate, self.mode = server, folder, certificate, mode
+
+    def table(self, stem: str) -> str:
+        return stem  # every test has a server of its own
+
+    def create(self, name: str, table: pa.Table, declared: dict[str, str]) -> None:
+        write_table(self.folder, f"dbo.{name}", table, declared)
+        self.server.engine.load_parquet(self.folder / f"dbo.{name}.parquet")
+
+    def execute(self, sql: str) -> None:
+        self.server.execute(sql)
+
+    def connection(self, *, pool_size: int) -> str:
+        return connection_yaml(self.server.port, self.mode, self.certificate, pool_size=pool_size)

@@ -2,32 +2,21 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import textwrap
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
-from tds_helpers import PASSWORD, PASSWORD_ENV, connection_yaml, write_table
+import scenarios
+from scenarios import EVENTS_DECLARED, events
+from tds_helpers import PASSWORD, PASSWORD_ENV, TdsSource, connection_yaml, write_table
 
 import hygge_core
 from hygge_core.errors import HyggeError
 
 
-def events(count: int) -> pa.Table:
-    return pa.table(
-        {
-            "id": pa.array(range(1, count + 1), pa.int64()),
-            "at": pa.array([dt.datetime(2020, 1, 1) + dt.timedelta(hours=i) for i in range(count)], pa.timestamp("us")),
-            "payload": [f"e{i}" if i % 9 else None for i in range(count)],
-        }
-    )
-
-
 @pytest.fixture
 def project(tmp_path, tds_data, tds_server, certificate, monkeypatch):
     monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
-    write_table(tds_data, "events", events(5000), {"id": "bigint", "at": "datetime2(7)", "payload": "nvarchar(20)"})
+    write_table(tds_data, "events", events(5000), EVENTS_DECLARED)
     server = tds_server()
 
     def write(home: str, *, pool_size: int = 4):
@@ -50,16 +39,13 @@ def project(tmp_path, tds_data, tds_server, certificate, monkeypatch):
     return server, write
 
 
-def test_partitioned_read_splits_the_key_range_over_pooled_connections(project, msodbc):
-    server, write = project
-    root, plan = write("{type: mssql, connection: ms, partitions: {column: at, count: 4}}", pool_size=3)
-    result = hygge_core.run_entity(plan)
-    assert (result.rows, result.source_rows) == (5000, 5000)
-    landed = pq.read_table(root / "lake" / "events").sort_by("id")
-    assert landed.to_pylist() == events(5000).to_pylist()
-    ranges = [s for s in server.stats.statements if s.startswith("SELECT [id], [at], [payload] FROM [dbo].[events] WHERE")]
+def test_partitioned_read_splits_the_key_range_over_pooled_connections(tmp_path, tds_source, msodbc):
+    source: TdsSource = tds_source("tls")
+    scenarios.partitioned_read(source, tmp_path / "project")
+    stats = source.server.stats
+    ranges = [s for s in stats.statements if s.startswith("SELECT [id], [at], [payload] FROM [dbo].[events] WHERE")]
     assert len(ranges) == 4  # four disjoint slices, each a real predicate on [at] executed by the engine
-    assert all("[at]" in s for s in ranges) and server.stats.max_active <= 3
+    assert all("[at]" in s for s in ranges) and stats.max_active <= 3
 
 
 def test_a_timed_out_query_is_cancelled_with_an_attention_and_nothing_is_published(project, msodbc):

@@ -10,50 +10,17 @@ import os
 import textwrap
 import time
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from tds_helpers import PASSWORD, PASSWORD_ENV, TOKEN, connection_yaml, write_table
-from test_hygge_start import hygge_start, ok
-from type_cases import expected_rows, served_table
+import scenarios
+from scenarios import LARGE_VALUES, assert_lands_exactly
+from tds_helpers import PASSWORD, PASSWORD_ENV, TOKEN, TdsSource, connection_yaml, write_table
+from type_cases import served_table
 
 import hygge_core
 from hygge_core.errors import HomeError
 from hygge_core.sql import odbc
 from hygge_core.sql.auth import AccessToken, TokenSource
-
-# max_text_size counts UTF-8 bytes: the 1 Mi-character value of æøå✓ is 2.25 MiB
-LARGE_VALUES = "max_text_size: 4000000, max_binary_size: 200000, max_bytes_per_batch: 67108864"
-
-EXPECTED_SCHEMA = {
-    "c_tinyint": pa.uint8(),
-    "c_money": pa.decimal128(19, 4),
-    "c_smallmoney": pa.decimal128(10, 4),
-    "c_real": pa.float32(),
-    "c_time": pa.time64("ns"),
-    "c_time3": pa.time64("us"),
-    "c_datetime": pa.timestamp("ms"),
-    "c_datetime2_3": pa.timestamp("ms"),
-    "c_datetime2": pa.timestamp("us"),
-    "c_datetimeoffset": pa.timestamp("us", tz="UTC"),
-    "c_uniqueidentifier": pa.string(),
-    "c_nvarchar_max": pa.string(),
-    "c_varbinary_max": pa.binary(),
-    "c_rowversion": pa.binary(),
-    "c_decimal": pa.decimal128(38, 10),
-}
-
-
-def assert_lands_exactly(table: pa.Table) -> None:
-    for name, arrow_type in EXPECTED_SCHEMA.items():
-        assert table.schema.field(name).type == arrow_type, name
-    landed = sorted(table.to_pylist(), key=lambda row: row["id"])
-    expected = expected_rows()
-    assert len(landed) == len(expected)
-    for want, got in zip(expected, landed, strict=True):
-        for column, value in want.items():
-            assert got[column] == value, f"row {want['id']} column {column}: {str(got[column])[:80]!r} != {str(value)[:80]!r}"
-            assert type(got[column]) is type(value), f"row {want['id']} column {column}"
 
 
 @pytest.fixture
@@ -64,24 +31,10 @@ def types_served(tds_data, tds_server):
 
 
 @pytest.mark.slow
-def test_every_type_through_hygge_start(tmp_path, types_served, certificate, msodbc):
-    root = tmp_path / "project"
-    root.mkdir()
-    (root / "hygge.yml").write_text(
-        "name: types\nconnections:\n"
-        + connection_yaml(types_served.port, "tls", certificate)
-        + textwrap.dedent(f"""
-        flows:
-          erp:
-            home: {{type: mssql, connection: ms, {LARGE_VALUES}}}
-            store: {{type: parquet, path: "lake/{{entity}}"}}
-            entities: [types]
-        """),
-        encoding="utf-8",
-    )
-    ok(hygge_start(root))
-    assert_lands_exactly(pq.read_table(root / "lake" / "types"))
-    select = next(s for s in types_served.stats.statements if s.startswith("SELECT [id]"))
+def test_every_type_through_hygge_start(tmp_path, tds_source, msodbc):
+    source: TdsSource = tds_source("tls")
+    scenarios.every_type(source, tmp_path / "project")
+    select = next(s for s in source.server.stats.statements if s.startswith("SELECT [id]"))
     assert "CAST(SWITCHOFFSET([c_datetimeoffset], '+00:00') AS datetime2(7))" in select
     assert "LOWER(CAST([c_uniqueidentifier] AS char(36)))" in select
 

@@ -17,8 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from scenarios import hygge_start
 from tds_helpers import PASSWORD, PASSWORD_ENV
-from test_hygge_start import hygge_start
 
 pytestmark = pytest.mark.slow
 
@@ -97,7 +97,7 @@ def test_a_closed_port_and_an_unanswered_prelogin_fail_within_the_login_timeout(
         """),
         encoding="utf-8",
     )
-    completed = hygge_start(root)
+    completed = hygge_start(root, password=PASSWORD)
     output = completed.stdout + completed.stderr
     assert completed.returncode != 0, output
     assert "0 of 2 entities succeeded" in completed.stdout, output

@@ -375,16 +375,19 @@ class EngineSession:
         yield Count(None)
 
     def _drop(self, statement: exp.Drop) -> Iterator[Count]:
-        table_node = statement.this
-        schema, name = table_node.db or "dbo", table_node.name
+        # newer sqlglot lists the tables (``DROP TABLE a, b``) under ``tables``; older versions had one, as ``this``
+        tables = statement.args.get("tables") or [statement.this]
         with self.engine.lock:
-            if (schema.lower(), name.lower()) not in self.engine.tables:
-                if statement.args.get("exists"):
-                    yield Count(None)
-                    return
-                raise SqlError(3701, f"Cannot drop the table '{name}', because it does not exist or you do not have permission.")
-            self.engine.db.execute(f"DROP TABLE {quote(schema)}.{quote(name)}")
-            self.engine._forget(schema, name)
+            for table_node in tables:
+                schema, name = table_node.db or "dbo", table_node.name
+                if (schema.lower(), name.lower()) not in self.engine.tables:
+                    if statement.args.get("exists"):
+                        continue
+                    raise SqlError(
+                        3701, f"Cannot drop the table '{name}', because it does not exist or you do not have permission."
+                    )
+                self.engine.db.execute(f"DROP TABLE {quote(schema)}.{quote(name)}")
+                self.engine._forget(schema, name)
         yield Count(None)
 
 
