@@ -3,6 +3,7 @@ and what reusing pooled connections saves against a login per entity.
 
     python bench/sql_mssql_tds.py --rows 200000 --reps 3                  # everything
     python bench/sql_mssql_tds.py --only reuse --entities 40 --reps 5
+    python bench/sql_mssql_tds.py --only fifty --fifty-rows 2000 --reps 3
 
 The server (tests/tds_server, Python encoding every value, DuckDB behind it) runs in
 this process on a loopback port; every method runs in a fresh process (Microsoft's
@@ -17,6 +18,8 @@ reuse: N small tables through one flow (``run_project``, one entity at a time), 
     and closes its own connection. The connection overhead is timed in the process around
     ``ConnectionPool.acquire``/``release`` (plus closing the pools at the end), and the
     server counts the logins it accepted, so the figure does not rest on hygge's word.
+fifty: 50 tables through one flow by ``hygge start`` (pool_size 5, concurrency 8), as
+    tests/tds/test_scale.py runs it: peak PSS over the process tree, logins, sessions at once.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import datetime as dt
 import decimal
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -181,8 +185,6 @@ def run(method: str, work: Path, env: dict[str, str]) -> dict:
     record["peak_pss_mib"] = peak / 1024
     out.unlink(missing_ok=True)
     for lake in work.glob("*/lake"):
-        import shutil
-
         shutil.rmtree(lake)
     return record
 
@@ -304,11 +306,85 @@ def reuse(server, work: Path, entities: int, reps: int) -> None:  # type: ignore
             f"of which its health-check ping (`SELECT 1`): {med(pings) * 1000:.2f} ms; "
             f"the first acquire of a process (driver load + login, paid by both): {med(firsts) * 1000:.1f} ms."
         )
+        steady = [1 - marginal(p) / marginal(e) for p, e in zip(pooled, per_entity, strict=True)]
+        unpinged = [
+            1 - (overhead(p) - sum(p["pings"]) / p["entities"]) / overhead(e) for p, e in zip(pooled, per_entity, strict=True)
+        ]
+        print(
+            f"  - after the first entity (each entity's acquire + release, the process's first login left out): cut median "
+            f"**{med(steady):.1%}** ({', '.join(f'{c:.1%}' for c in steady)}); with the pooled side's health-check pings "
+            f"taken out (arithmetic, what a ping-free reuse would cost): median **{med(unpinged):.1%}**."
+        )
+
+
+FIFTY_LABELS = {"narrow": "nvarchar(40)", "wide": "nvarchar(4000)"}  # the driver's buffers follow the declared width
+
+
+def fifty(server, work: Path, rows: int, reps: int) -> None:  # type: ignore[no-untyped-def]
+    """50 tables through one flow by ``hygge start`` (pool_size 5, concurrency 8, the default shared step), as the
+    scale test runs it, with peak PSS over the whole process tree (bench/proctree.py) and the server's counts; once
+    with a narrow text column and once with a wide one, since arrow-odbc sizes its buffers by the declared width."""
+    import importlib.util
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    spec = importlib.util.spec_from_file_location("bench_proctree", REPO / "bench" / "proctree.py")
+    assert spec is not None and spec.loader is not None
+    proctree = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = proctree
+    spec.loader.exec_module(proctree)
+    ids = range(1, rows + 1)
+    table = pa.table({"id": pa.array(ids, pa.int32()), "x": [i * 1.5 for i in ids], "label": [f"row {i} label" for i in ids]})
+    for variant, label in FIFTY_LABELS.items():
+        for index in range(50):
+            path = work / "data" / f"{variant}.t{index:02d}.parquet"
+            pq.write_table(table, path)
+            path.with_name(f"{variant}.t{index:02d}.types.json").write_text(
+                json.dumps({"id": "int", "x": "float", "label": label})
+            )
+            server.engine.load_parquet(path)
+    flows = "".join(
+        f"  {variant}:\n    home: {{type: mssql, connection: ms}}\n"
+        f'    store: {{type: parquet, path: "lake/{{entity}}"}}\n    entities: {{include: ["{variant}.*"]}}\n'
+        for variant in FIFTY_LABELS
+    )
+    project = work / "fifty"
+    project.mkdir()
+    (project / "hygge.yml").write_text(
+        f"name: bench\nconcurrency: 8\nconnections:\n  ms: {{type: mssql, {login(server.port)}, pool_size: 5}}\nflows:\n{flows}"
+    )
+    env = child_env(server.port)
+    env.pop("DAGSTER_HOME", None)
+    print(f"\n50 tables x {rows:,} rows (int, float, label) by `hygge start`, pool_size 5, concurrency 8 (Encrypt=no)\n")
+    print(
+        "| rep | label declared | wall s | peak PSS MiB (process tree) | processes at the peak | logins | most sessions at once | load |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for rep in range(reps):
+        for variant in list(FIFTY_LABELS)[rep % 2 :] + list(FIFTY_LABELS)[: rep % 2]:
+            before = server.stats.sessions
+            server.stats.max_active = 0
+            command = [str(Path(sys.executable).with_name("hygge")), "start", "--flow", variant]
+            result = proctree.run(command, env=env, cwd=project)
+            if result.returncode != 0:
+                raise RuntimeError(f"hygge start failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+            settle(server)
+            shutil.rmtree(project / "lake", ignore_errors=True)
+            print(
+                f"| {rep} | {FIFTY_LABELS[variant]} | {result.wall_seconds:.1f} | {result.peak_pss_mib:.0f} | {result.peak_processes} "
+                f"| {server.stats.sessions - before} | {server.stats.max_active} | {proctree.load_averages()} |"
+            )
 
 
 def overhead(record: dict) -> float:
     """Seconds of connection work per entity: every acquire and release, plus closing the pools at the end."""
     return (sum(record["acquires"]) + sum(record["releases"]) + record["close"]) / record["entities"]
+
+
+def marginal(record: dict) -> float:
+    """Seconds of connection work of an entity after the first: its acquire and its release (medians)."""
+    return statistics.median(record["acquires"][1:]) + statistics.median(record["releases"][1:])
 
 
 def settle(server) -> None:  # type: ignore[no-untyped-def]
@@ -334,12 +410,13 @@ def child_env(port: int) -> dict[str, str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", action="append", choices=["throughput", "reuse"], help="repeatable; default: both")
+    parser.add_argument("--only", action="append", choices=["throughput", "reuse", "fifty"], help="repeatable; default: all")
     parser.add_argument("--rows", type=int, default=200_000, help="throughput: rows of the mixed table")
     parser.add_argument("--entities", type=int, default=40, help="reuse: small tables through one flow")
+    parser.add_argument("--fifty-rows", type=int, default=2000, help="fifty: rows of each of the 50 tables")
     parser.add_argument("--reps", type=int, default=3)
     args = parser.parse_args()
-    parts = args.only or ["throughput", "reuse"]
+    parts = args.only or ["throughput", "reuse", "fifty"]
     from tests.tds_server import Engine, TdsServer, generate_certificate
 
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
@@ -354,6 +431,8 @@ def main() -> None:
                 throughput(server, work, args.rows, args.reps)
             if "reuse" in parts:
                 reuse(server, work, args.entities, args.reps)
+            if "fifty" in parts:
+                fifty(server, work, args.fifty_rows, args.reps)
     print(f"\nload average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
