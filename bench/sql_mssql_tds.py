@@ -31,15 +31,15 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+import proctree  # noqa: E402  (bench/, the script's own folder)
 
 USER, PASSWORD = "bench", "Bench-Pw-1"
 DECLARED = {
@@ -153,36 +153,14 @@ def make_table(rows: int):  # type: ignore[no-untyped-def]
     )
 
 
-def tree_pss_kib(root: int) -> int:
-    """PSS of ``root`` and every descendant, from /proc (0 for processes that are gone)."""
-    total, pending = 0, [root]
-    while pending:
-        pid = pending.pop()
-        try:
-            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-                if line.startswith("Pss:"):
-                    total += int(line.split()[1])
-            for task in Path(f"/proc/{pid}/task").iterdir():
-                pending += [int(child) for child in (task / "children").read_text().split()]
-        except OSError:
-            continue
-    return total
-
-
 def run(method: str, work: Path, env: dict[str, str]) -> dict:
+    """One method in a fresh process; its peak PSS over the whole process tree from bench/proctree.py."""
     out = work / f"{method}.parquet"
-    process = subprocess.Popen(
-        [sys.executable, str(work / "child.py"), method, str(out)], env=env, stdout=subprocess.PIPE, text=True
-    )
-    peak = 0
-    while process.poll() is None:
-        peak = max(peak, tree_pss_kib(process.pid))
-        time.sleep(0.05)
-    stdout = process.stdout.read() if process.stdout else ""
-    if process.returncode != 0:
-        raise RuntimeError(f"{method} failed")
-    record = json.loads(stdout.strip().splitlines()[-1])
-    record["peak_pss_mib"] = peak / 1024
+    result = proctree.run([sys.executable, str(work / "child.py"), method, str(out)], env=env)
+    if result.returncode != 0:
+        raise RuntimeError(f"{method} failed:\n{result.stderr[-3000:]}")
+    record = json.loads(result.stdout.strip().splitlines()[-1])
+    record["peak_pss_mib"] = result.peak_pss_mib
     out.unlink(missing_ok=True)
     for lake in work.glob("*/lake"):
         shutil.rmtree(lake)
@@ -264,7 +242,7 @@ def reuse(server, work: Path, entities: int, reps: int) -> None:  # type: ignore
         for method in methods[shift:] + methods[:shift]:
             before = server.stats.sessions
             record = run(method, work, env)
-            settle(server)
+            server.settled()
             record["server_logins"] = server.stats.sessions - before
             assert record["rows"] == 50 * entities, record
             records[method].append(record)
@@ -312,8 +290,9 @@ def reuse(server, work: Path, entities: int, reps: int) -> None:  # type: ignore
         ]
         print(
             f"  - after the first entity (each entity's acquire + release, the process's first login left out): cut median "
-            f"**{med(steady):.1%}** ({', '.join(f'{c:.1%}' for c in steady)}); with the pooled side's health-check pings "
-            f"taken out (arithmetic, what a ping-free reuse would cost): median **{med(unpinged):.1%}**."
+            f"**{med(steady):.1%}** ({', '.join(f'{c:.1%}' for c in steady)}); the whole cut with the pooled side's "
+            f"health-check pings taken out of its total (arithmetic, what a ping-free reuse would cost): median "
+            f"**{med(unpinged):.1%}**."
         )
 
 
@@ -324,16 +303,9 @@ def fifty(server, work: Path, rows: int, reps: int) -> None:  # type: ignore[no-
     """50 tables through one flow by ``hygge start`` (pool_size 5, concurrency 8, the default shared step), as the
     scale test runs it, with peak PSS over the whole process tree (bench/proctree.py) and the server's counts; once
     with a narrow text column and once with a wide one, since arrow-odbc sizes its buffers by the declared width."""
-    import importlib.util
-
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    spec = importlib.util.spec_from_file_location("bench_proctree", REPO / "bench" / "proctree.py")
-    assert spec is not None and spec.loader is not None
-    proctree = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = proctree
-    spec.loader.exec_module(proctree)
     ids = range(1, rows + 1)
     table = pa.table({"id": pa.array(ids, pa.int32()), "x": [i * 1.5 for i in ids], "label": [f"row {i} label" for i in ids]})
     for variant, label in FIFTY_LABELS.items():
@@ -369,7 +341,7 @@ def fifty(server, work: Path, rows: int, reps: int) -> None:  # type: ignore[no-
             result = proctree.run(command, env=env, cwd=project)
             if result.returncode != 0:
                 raise RuntimeError(f"hygge start failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
-            settle(server)
+            server.settled()
             shutil.rmtree(project / "lake", ignore_errors=True)
             print(
                 f"| {rep} | {FIFTY_LABELS[variant]} | {result.wall_seconds:.1f} | {result.peak_pss_mib:.0f} | {result.peak_processes} "
@@ -385,13 +357,6 @@ def overhead(record: dict) -> float:
 def marginal(record: dict) -> float:
     """Seconds of connection work of an entity after the first: its acquire and its release (medians)."""
     return statistics.median(record["acquires"][1:]) + statistics.median(record["releases"][1:])
-
-
-def settle(server) -> None:  # type: ignore[no-untyped-def]
-    """Wait until the server has seen every session of the ended child close (it learns of each by EOF)."""
-    deadline = time.monotonic() + 30
-    while server.stats.active and time.monotonic() < deadline:
-        time.sleep(0.05)
 
 
 def login(port: int, encryption: str = ENCRYPTION["off"]) -> str:

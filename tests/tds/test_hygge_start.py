@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -11,17 +10,7 @@ import scenarios
 from scenarios import hygge_start, lake, ok, orders, snapshot, write_project
 from tds_helpers import ENCRYPTION_MODES, TdsSource
 
-from tests.tds_server import TdsServer
-
 pytestmark = pytest.mark.slow
-
-
-def settled(server: TdsServer) -> int:
-    """Sessions still open once the server has read the EOF of every socket the ended run closed."""
-    deadline = time.monotonic() + 30
-    while server.stats.active and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return server.stats.active
 
 
 @pytest.mark.parametrize("mode", ENCRYPTION_MODES)
@@ -30,7 +19,7 @@ def test_full_load_lands_every_value(tmp_path: Path, tds_source, msodbc, mode):
     # a second full drop once (the encryption mode does not change it): the same data, once
     scenarios.full_load(source, tmp_path / "project", twice=mode == "off")
     assert set(source.server.stats.encryption) == {mode} and source.server.stats.failed_logins == 0
-    assert settled(source.server) == 0  # every session hygge opened was closed when its process ended
+    assert source.server.settled() == 0  # every session hygge opened was closed when its process ended
 
 
 def test_incremental_inserts_updates_and_lookback_no_loss_no_duplicates(tmp_path: Path, tds_source, msodbc):
@@ -43,7 +32,7 @@ def test_discovery_include_exclude_and_a_query_entity(tmp_path: Path, tds_source
     source: TdsSource = tds_source("strict")
     scenarios.discovery_and_a_query_entity(source, tmp_path / "project")
     stats = source.server.stats
-    assert set(stats.encryption) == {"strict"} and settled(source.server) == 0
+    assert set(stats.encryption) == {"strict"} and source.server.settled() == 0
     # The default step mode: the 10 discovered tables share one step (2 loading threads: concurrency 4 over 2 steps),
     # the query entity has its own, in another process. Never more than pool_size sessions at once, and a login per
     # pool slot claimed (3) plus discovery's (closed before the steps start), not one per entity (11).
@@ -83,7 +72,7 @@ def test_in_process_runs_share_pool_size_connections(tmp_path: Path, tds_source,
     # Reused, not one login per entity. One more than pool_size is allowed: a worker that gives back its pool slot
     # closes the idle connection no slot covers any more (so other processes may have it), and a later read logs in.
     assert stats.sessions <= 4, f"{stats.sessions} logins for 10 entities: pooled connections were not reused"
-    assert settled(source.server) == 0
+    assert source.server.settled() == 0
 
 
 def test_wrong_password_is_a_clear_error_without_the_secret(tmp_path: Path, tds_source, msodbc):

@@ -13,21 +13,19 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-import importlib.util
 import os
 import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from tds_helpers import PASSWORD, PASSWORD_ENV, connection_yaml, write_table
+from tds_helpers import PASSWORD, PASSWORD_ENV, USER, connection_yaml, write_table
 
+from bench import proctree  # the repository root is on sys.path (conftest)
 from tests.tds_server import Certificate, Engine, TdsServer
 
 pytestmark = pytest.mark.slow
@@ -57,21 +55,11 @@ def served(index: int) -> pa.Table:
     )
 
 
-def load_proctree():  # type: ignore[no-untyped-def]
-    path = Path(__file__).resolve().parents[2] / "bench" / "proctree.py"
-    spec = importlib.util.spec_from_file_location("bench_proctree", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look the module up by name
-    spec.loader.exec_module(module)
-    return module
-
-
 @dataclass(frozen=True)
 class ScaleRun:
     root: Path
     server: TdsServer
-    run: Any  # bench/proctree.py's TreeRun (loaded from its file: bench is not a package)
+    run: proctree.TreeRun
     active_after: int
 
 
@@ -83,7 +71,7 @@ def scale_run(tmp_path_factory: pytest.TempPathFactory, certificate: Certificate
         write_table(data, f"scale.t{index:02d}", served(index), DECLARED)
     write_table(data, "dbo.not_scale", served(0), DECLARED)  # outside the include pattern: must not land
     root = tmp_path_factory.mktemp("scale-project")
-    with TdsServer(Engine(data), logins={"hygge_reader": PASSWORD}, certificate=certificate) as server:
+    with TdsServer(Engine(data), logins={USER: PASSWORD}, certificate=certificate) as server:
         (root / "hygge.yml").write_text(
             f"name: scale\nconcurrency: {CONCURRENCY}\nconnections:\n"
             + connection_yaml(server.port, "off", certificate, pool_size=POOL_SIZE)
@@ -98,16 +86,8 @@ def scale_run(tmp_path_factory: pytest.TempPathFactory, certificate: Certificate
         )
         env = {**os.environ, "COLUMNS": "200", PASSWORD_ENV: PASSWORD}
         env.pop("DAGSTER_HOME", None)
-        run = load_proctree().run([HYGGE, "start"], env=env, cwd=root)
-        yield ScaleRun(root=root, server=server, run=run, active_after=sessions_left(server))
-
-
-def sessions_left(server: TdsServer) -> int:
-    """Sessions still open once the server has read every socket the ended run closed (it learns of each by EOF)."""
-    deadline = time.monotonic() + 30
-    while server.stats.active and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return server.stats.active
+        run = proctree.run([HYGGE, "start"], env=env, cwd=root)
+        yield ScaleRun(root=root, server=server, run=run, active_after=server.settled())
 
 
 def test_every_table_lands_whole_and_exact(scale_run: ScaleRun) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -149,6 +150,18 @@ class TdsServer:
         finally:
             session.close()
         return rows
+
+    def settled(self, patience: float = 30.0) -> int:
+        """Sessions still open once every socket an ended client closed has been read to its EOF.
+
+        The server learns of a close by reading, a moment after the client process is gone, so
+        counting right after a run would race with the session threads; this waits (up to
+        ``patience`` seconds) for the count to reach zero, and returns what is left.
+        """
+        deadline = time.monotonic() + patience
+        while self.stats.active and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self.stats.active
 
     def drop_all(self) -> int:
         """Close every open client connection (a server restart, as the clients see it)."""
