@@ -86,7 +86,7 @@ def scale_run(tmp_path_factory: pytest.TempPathFactory, certificate: Certificate
         )
         env = {**os.environ, "COLUMNS": "200", PASSWORD_ENV: PASSWORD}
         env.pop("DAGSTER_HOME", None)
-        run = proctree.run([HYGGE, "start"], env=env, cwd=root)
+        run = proctree.run([HYGGE, "start"], env=env, cwd=root, interval=0.1)
         yield ScaleRun(root=root, server=server, run=run, active_after=server.settled())
 
 

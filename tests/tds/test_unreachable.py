@@ -36,27 +36,32 @@ class SilentServer:
 
     def __init__(self) -> None:
         self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.2)  # closing a socket does not wake a thread blocked in accept(): poll a flag
         self.port = self.listener.getsockname()[1]
+        self.stopping = threading.Event()
         self.first_bytes: list[bytes] = []
         self.clients: list[socket.socket] = []
         self.thread = threading.Thread(target=self._accept, name="silent-tds", daemon=True)
 
     def _accept(self) -> None:
-        while True:
+        while not self.stopping.is_set():
             try:
                 client, _ = self.listener.accept()
+            except TimeoutError:
+                continue
             except OSError:
-                return  # closed
+                return
             self.clients.append(client)
             with contextlib.suppress(OSError):
                 client.settimeout(30)
                 self.first_bytes.append(client.recv(8))
 
     def close(self) -> None:
+        self.stopping.set()
+        self.thread.join(timeout=10)
         self.listener.close()
         for client in self.clients:
             client.close()
-        self.thread.join(timeout=10)
 
 
 @pytest.fixture
