@@ -49,13 +49,31 @@ class ConnectionConfig(StrictModel):
     driver: str | None = Field(default=None, description="ODBC driver name or file; discovered when unset")
     encrypt: bool = Field(default=True, description="mssql: encrypt the connection")
     trust_server_certificate: bool = Field(default=False, description="mssql: skip certificate validation")
-    options: dict[str, str] = Field(default_factory=dict, description="extra ODBC connection-string keywords")
+    options: dict[str, str] = Field(
+        default_factory=dict,
+        description="extra connection keywords: ODBC keywords for reader: odbc, libpq keywords (sslmode, ...) for reader: native",
+    )
+    reader: Literal["native", "odbc"] | None = Field(
+        default=None,
+        description="postgres: native (ADBC, binary COPY; the default) or odbc (psqlODBC); mssql reads through ODBC only",
+    )
     pool_size: int = Field(
         default=4, ge=1, le=256, description="most connections open at once; also the Dagster concurrency limit"
     )
     login_timeout: Duration = Field(default=timedelta(seconds=15), description="give up connecting after this long")
     acquire_timeout: Duration = Field(default=timedelta(seconds=300), description="wait this long for a free pooled connection")
     max_lifetime: Duration = Field(default=timedelta(hours=1), description="close pooled connections older than this")
+
+    @model_validator(mode="after")
+    def _reader_fits_type(self) -> ConnectionConfig:
+        if self.type == "mssql" and self.reader == "native":
+            raise ValueError("reader: native is for postgres connections; SQL Server reads through ODBC (leave reader unset)")
+        return self
+
+    @property
+    def native_reader(self) -> bool:
+        """Whether this connection reads through the native PostgreSQL reader (ADBC) rather than ODBC."""
+        return self.type == "postgres" and self.reader != "odbc"
 
 
 class WatermarkConfig(StrictModel):

@@ -30,6 +30,8 @@ from hygge_core.context import EntityContext
 from hygge_core.durations import Duration
 from hygge_core.errors import ConfigError, HomeError
 from hygge_core.home import DiscoveryContext, Home, HomeConfig
+from hygge_core.log import get_logger
+from hygge_core.sql.autosplit import SplitPlan, choose_column, estimated_rows, plan_split
 from hygge_core.sql.connection import ReadOptions, SqlConnection
 from hygge_core.sql.dialect import DIALECTS, Dialect, KeyRange, SelectColumn, TableName, Window
 from hygge_core.sql.partitions import plan_ranges
@@ -37,6 +39,8 @@ from hygge_core.sql.reader import stream
 from hygge_core.state import EntityState, StateUpdate, Watermark
 from hygge_core.templates import substitute_entity
 from hygge_core.watermark import make_watermark, require_same_column, watermark_kind
+
+log = get_logger("homes.sql")
 
 SEEN_KEY = "lookback_seen"
 COUNT_MARGIN_ROWS = 256  # batch rows beyond the count, for rows inserted between counting and reading
@@ -56,9 +60,11 @@ class SqlHomeConfig(HomeConfig):
     entity: str | None = Field(default=None, description="set by hygge: the entity this block is for (the default table)")
     batch_size: int = Field(default=100_000, ge=1, description="most rows per Arrow batch")
     max_text_size: int = Field(
-        default=8192, ge=1, description="bytes reserved per value of unbounded text columns (text, varchar(max))"
+        default=8192, ge=1, description="ODBC readers: bytes reserved per value of unbounded text columns (text, varchar(max))"
     )
-    max_binary_size: int = Field(default=65536, ge=1, description="bytes reserved per value of unbounded binary columns")
+    max_binary_size: int = Field(
+        default=65536, ge=1, description="ODBC readers: bytes reserved per value of unbounded binary columns"
+    )
     max_bytes_per_batch: int = Field(default=16 * 1024 * 1024, ge=1024, description="cap on the driver's transfer buffer")
     query_timeout: Duration | None = Field(default=None, description="cancel a query that runs longer than this")
     count_rows: bool = Field(default=True, description="count the source window (COUNT(*)) for the row-count check")
@@ -77,6 +83,10 @@ class SqlHomeConfig(HomeConfig):
         if self.table is not None and self.query is not None:
             raise ValueError("give table: or query:, not both")
         return self
+
+    def automatic_split_rows(self) -> int | None:
+        """Rows from which a table is split into key ranges without ``partitions:``; None: never (PostgreSQL sets it)."""
+        return None
 
     def source_table(self) -> str | None:
         if self.query is not None:
@@ -134,12 +144,20 @@ class SqlHome(Home):
     def read(self, previous: EntityState, run_type: str) -> Iterator[pa.RecordBatch]:
         pool = self._pool()
         with pool.connection() as connection:
+            if not connection.shares_snapshots:
+                yield from self._read(pool, connection, previous, run_type)
+                return
+            # one snapshot from the catalog to the last row (hygge_core.sql.snapshot); a failure leaves the connection
+            # broken, so the pool closes it with its transaction
+            connection.begin_snapshot(during="starting the read's snapshot")
             yield from self._read(pool, connection, previous, run_type)
+            connection.end_snapshot(during="ending the read's snapshot")
 
     def _read(self, pool: Any, connection: SqlConnection, previous: EntityState, run_type: str) -> Iterator[pa.RecordBatch]:
         dialect = self.dialect
         table_text = self.config.source_table()
         columns: list[SelectColumn] | None = None
+        table: TableName | None = None
         if table_text is not None:
             table = dialect.parse_name(table_text)
             relation = dialect.relation(table)
@@ -165,24 +183,33 @@ class SqlHome(Home):
             self._count = int(counted.column(0)[0].as_py())
         during = f"reading {relation if table_text else 'the query'}"
         options = self._read_options()
-        if self.config.partitions is not None:
+        split = self._split(pool, connection, table, relation, columns, window)
+        if split is not None:
             from hygge_core.sql.parallel import read_ranges
+            from hygge_core.sql.snapshot import in_snapshot
 
-            ranges = self._key_ranges(connection, relation, columns, window)
+            ranges, readers = split
+            snapshot_id = (
+                connection.export_snapshot(during="exporting the read's snapshot") if connection.shares_snapshots else None
+            )
 
             def read_range(range_connection: SqlConnection, key_range: KeyRange):  # type: ignore[no-untyped-def]
                 query = dialect.select(columns, relation, window, key_range)
-                return stream(
+                range_during = f"{during}, {_describe_range(key_range)}"
+                batches = stream(
                     range_connection,
                     query,
                     fetch_schema=fetch_schema,
                     published_schema=published,
                     options=options,
-                    during=f"{during}, {_describe_range(key_range)}",
+                    during=range_during,
                 )
+                if snapshot_id is None or range_connection is connection:
+                    return batches
+                return in_snapshot(range_connection, snapshot_id, batches, during=range_during)
 
             batches: Generator[pa.RecordBatch, None, None] = read_ranges(
-                pool, connection, ranges, read_range, label=self.context.key
+                pool, connection, ranges, read_range, label=self.context.key, readers=readers
             )
         else:
             if table_text is None and window is None:
@@ -223,14 +250,71 @@ class SqlHome(Home):
         needed = self._count + self._count // 4 + COUNT_MARGIN_ROWS
         return dataclasses.replace(options, batch_size=min(options.batch_size, needed))
 
-    def _key_ranges(
-        self, connection: SqlConnection, relation: str, columns: list[SelectColumn] | None, window: Window | None
-    ) -> list[KeyRange]:
-        """The partitioned read's ranges: MIN/MAX of the key inside this run's window, split ``count`` ways."""
+    def _split(
+        self,
+        pool: Any,
+        connection: SqlConnection,
+        table: TableName | None,
+        relation: str,
+        columns: list[SelectColumn] | None,
+        window: Window | None,
+    ) -> tuple[list[KeyRange], int | None] | None:
+        """(key ranges, most readers) for a parallel read: ``partitions:`` when given, else an automatic split, else None."""
         settings = self.config.partitions
-        assert settings is not None
-        name = settings.column
-        selected = self._partition_column(columns, relation) if columns is not None else None
+        if settings is not None:
+            selected = self._partition_column(columns, relation) if columns is not None else None
+            return self._key_ranges(connection, relation, settings.column, selected, settings.count, window), None
+        if table is None or columns is None or not connection.shares_snapshots or self.config.automatic_split_rows() is None:
+            return None  # only where every range reads one snapshot (hygge_core.sql.autosplit)
+        plan = self._auto_split(pool, connection, table, columns)
+        if plan is None:
+            return None
+        name = plan.column.source.name
+        log.info(
+            "%s: reading %s in %d key ranges on %r over up to %d connections, in one snapshot",
+            self.context.key,
+            relation,
+            plan.ranges,
+            name,
+            plan.readers,
+        )
+        return self._key_ranges(connection, relation, name, plan.column, plan.ranges, window), plan.readers
+
+    def _auto_split(
+        self, pool: Any, connection: SqlConnection, table: TableName, columns: list[SelectColumn]
+    ) -> SplitPlan | None:
+        """The automatic split of hygge_core.sql.autosplit: a splittable key and enough rows, or None (one stream)."""
+        min_rows = self.config.automatic_split_rows()
+        if min_rows is None or (self._count is not None and self._count < min_rows):
+            return None
+        primary = None
+        pk_query = self.dialect.primary_key_query(table)
+        if pk_query is not None:
+            found = connection.fetch_all(pk_query[0], parameters=pk_query[1], during=f"reading the primary key of {table}")
+            primary = found.column(0)[0].as_py() if found.num_rows else None
+        watermark = self.context.watermark
+        column = choose_column(columns, primary, watermark.key_columns if watermark is not None else [])
+        rows = self._count
+        estimate_query = self.dialect.size_estimate_query(table)
+        if column is not None and rows is None and estimate_query is not None:
+            found = connection.fetch_all(
+                estimate_query[0], parameters=estimate_query[1], during=f"estimating the size of {table}"
+            )
+            if found.num_rows:
+                row = found.to_pylist()[0]
+                rows = estimated_rows(row["reltuples"], row["relpages"], row["pages_now"])
+        return plan_split(column, rows, min_rows=min_rows, pool_size=pool.size)
+
+    def _key_ranges(
+        self,
+        connection: SqlConnection,
+        relation: str,
+        name: str,
+        selected: SelectColumn | None,
+        count: int,
+        window: Window | None,
+    ) -> list[KeyRange]:
+        """A parallel read's ranges: MIN/MAX of the key ``name`` inside this run's window, split ``count`` ways."""
         found = connection.fetch_all(
             self.dialect.key_bounds_query(name, relation, window), during=f"finding MIN/MAX({name}) of {relation}"
         )
@@ -238,7 +322,7 @@ class SqlHome(Home):
         if selected is not None and pa.types.is_timestamp(selected.mapping.arrow) and selected.mapping.arrow.tz:
             low, high = (v.replace(tzinfo=dt.UTC) if isinstance(v, dt.datetime) and v.tzinfo is None else v for v in (low, high))
         declared = selected.source.declared if selected is not None else None
-        return plan_ranges(name, low, high, settings.count, declared=declared, label=self.context.key)
+        return plan_ranges(name, low, high, count, declared=declared, label=self.context.key)
 
     def _partition_column(self, columns: list[SelectColumn], relation: str) -> SelectColumn:
         """The catalog column ``partitions.column`` names, if it is one hygge can split (integer, date, timestamp)."""

@@ -16,10 +16,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
+from typing import Any, ClassVar
 
 import pyarrow as pa
 
+from hygge_core.errors import HomeError
 from hygge_core.sql import drivers
 from hygge_core.sql.failures import classify
 from hygge_core.sql.odbc import ConnectTarget
@@ -40,10 +41,13 @@ class ReadOptions:
 
 
 class SqlConnection(ABC):
-    """One open ODBC connection, opened by a driver library that subclasses name (``_driver``, ``_connect``)."""
+    """One open database connection, opened by a driver library that subclasses name (``_driver``, ``_connect``)."""
 
     _handle: Any
     _error_type: type[Exception]
+    # Whether this route can hold one snapshot for a whole read and share it with other connections (the range
+    # readers of a parallel read). Only the native PostgreSQL reader can; the ODBC routes run each statement alone.
+    shares_snapshots: ClassVar[bool] = False
 
     def __init__(self, target: ConnectTarget) -> None:
         self.target = target
@@ -96,6 +100,24 @@ class SqlConnection(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
+
+    # --- one snapshot for a whole read (routes with ``shares_snapshots`` only) ----------------------
+
+    def begin_snapshot(self, *, during: str) -> None:
+        """Open a read-only transaction whose snapshot every later statement on this connection sees."""
+        raise HomeError(f"{self.target.label}: this reader cannot hold a snapshot")
+
+    def export_snapshot(self, *, during: str) -> str:
+        """The open transaction's snapshot id, for ``join_snapshot`` on other connections."""
+        raise HomeError(f"{self.target.label}: this reader cannot share a snapshot")
+
+    def join_snapshot(self, snapshot_id: str, *, during: str) -> None:
+        """Open a read-only transaction that sees exactly the exported snapshot ``snapshot_id``."""
+        raise HomeError(f"{self.target.label}: this reader cannot share a snapshot")
+
+    def end_snapshot(self, *, during: str) -> None:
+        """End the transaction ``begin_snapshot`` / ``join_snapshot`` opened."""
+        raise HomeError(f"{self.target.label}: this reader cannot hold a snapshot")
 
     def ping(self) -> None:
         """A round trip proving the connection still works (raises on a dead one)."""
@@ -190,6 +212,10 @@ class PyodbcConnection(SqlConnection):
 
 
 def open_connection(target: ConnectTarget) -> SqlConnection:
+    if target.route == "adbc_postgres":
+        from hygge_core.sql.native import AdbcPostgresConnection  # imports this module: loaded at the point of use
+
+        return AdbcPostgresConnection(target)
     if target.route == "pyodbc":
         return PyodbcConnection(target)
     return ArrowOdbcConnection(target)

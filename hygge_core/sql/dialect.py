@@ -174,6 +174,14 @@ class Dialect(ABC):
     def count_query(self, relation: str, window: Window | None) -> str:
         return f"SELECT COUNT(*) AS hygge_count FROM {relation}{self.where(window)}"
 
+    def primary_key_query(self, table: TableName) -> tuple[str, list[str]] | None:
+        """(query, parameters) giving the primary key's leading column as ``column_name`` (automatic splits only)."""
+        return None
+
+    def size_estimate_query(self, table: TableName) -> tuple[str, list[str]] | None:
+        """(query, parameters) giving the catalog's ``reltuples``, ``relpages`` and ``pages_now`` (automatic splits only)."""
+        return None
+
     def schema_for(self, columns: Sequence[SelectColumn]) -> tuple[pa.Schema, pa.Schema]:
         """(the schema asked of the driver, the schema published)."""
         fetch = pa.schema([pa.field(c.source.name, c.mapping.fetch_type) for c in columns])
@@ -213,6 +221,22 @@ class PostgresDialect(Dialect):
             "WHERE n.nspname = ? AND c.relname = ? AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum"
         )
         return query, [table.schema or self.default_schema, table.table]
+
+    def primary_key_query(self, table: TableName) -> tuple[str, list[str]] | None:
+        query = (
+            "SELECT a.attname AS column_name FROM pg_catalog.pg_index i "
+            "JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] "
+            "WHERE i.indrelid = CAST(? AS regclass) AND i.indisprimary"
+        )
+        return query, [self.relation(table)]
+
+    def size_estimate_query(self, table: TableName) -> tuple[str, list[str]] | None:
+        query = (
+            "SELECT CAST(c.reltuples AS float8) AS reltuples, CAST(c.relpages AS int8) AS relpages, "
+            "CAST(pg_relation_size(c.oid) / current_setting('block_size')::int AS int8) AS pages_now "
+            "FROM pg_catalog.pg_class c WHERE c.oid = CAST(? AS regclass)"
+        )
+        return query, [self.relation(table)]
 
     def source_column(self, row: dict[str, Any]) -> SourceColumn:
         type_name = str(row["type_name"]).lower()

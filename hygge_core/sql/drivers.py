@@ -45,6 +45,11 @@ def import_arrow_odbc():  # type: ignore[no-untyped-def]
     return _import_driver("arrow_odbc", package="arrow-odbc")
 
 
+def import_adbc_postgres():  # type: ignore[no-untyped-def]
+    """The ADBC PostgreSQL driver's DB-API module (the native reader), or a ``HomeError`` that says what is missing."""
+    return _import_driver("adbc_driver_postgresql.dbapi", package="adbc-driver-postgresql")
+
+
 def _import_driver(module: str, *, package: str) -> ModuleType:
     """Drivers are imported here, at the point of use, so ``import hygge_core`` never needs them."""
     try:

@@ -1,4 +1,4 @@
-"""Turn ODBC driver errors into hygge errors: retry what a retry can fix, explain the rest.
+"""Turn driver errors (ODBC, and the native PostgreSQL reader's) into hygge errors: retry what a retry can fix, explain the rest.
 
 Drivers report a five-character SQLSTATE; psqlODBC and msodbcsql both put it in
 the message (``State: 08001`` from arrow-odbc, ``('08001', ...)`` from pyodbc).
@@ -69,7 +69,9 @@ def redact(message: str, secrets: Iterable[str]) -> str:
     for secret in secrets:
         if secret and len(secret) >= 3:
             message = message.replace(secret, "***")
-    message = re.sub(r"(?i)\b(PWD|Password|AccessToken)\s*=\s*(\{(?:[^}]|\}\})*\}|[^;]*)", r"\1=***", message)
+    message = re.sub(r"(?i)\b(PWD|Password|AccessToken)\s*=\s*(\{(?:[^}]|\}\})*\}|'(?:[^'\\]|\\.)*'|[^;]*)", r"\1=***", message)
+    # a URL with a login (postgresql://user:secret@host/db), as libpq and ADBC may echo one
+    message = re.sub(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s]*@", r"\1***@", message, flags=re.IGNORECASE)
     return message
 
 

@@ -1,4 +1,7 @@
-"""ODBC connection strings for a ``ConnectionConfig``, and which library opens them.
+"""Connection strings for a ``ConnectionConfig``, and which library opens them.
+
+PostgreSQL connections read through the native reader (``hygge_core.sql.native``,
+libpq through ADBC) unless ``reader: odbc``; everything below is the ODBC side.
 
 Route per auth mode (arrow-odbc takes no pre-connect attributes, so it cannot be
 handed an azure-identity token):
@@ -30,7 +33,7 @@ from hygge_core.sql.auth import TOKEN_MODES, TokenSource, token_source_for
 DEFAULT_PORTS = {"mssql": 1433, "postgres": 5432}
 # psqlODBC caches a whole result set in client memory unless it reads through a cursor.
 POSTGRES_STREAMING = {"UseDeclareFetch": "1", "Fetch": "20000", "BoolsAsChar": "0"}
-Route = Literal["arrow_odbc", "pyodbc"]
+Route = Literal["arrow_odbc", "pyodbc", "adbc_postgres"]
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,10 @@ def _postgres(name: str, connection: ConnectionConfig, label: str, timeout: int)
     if connection.auth != "sql":
         raise HomeError(f"{label}: auth {connection.auth!r} is for SQL Server; PostgreSQL connections use auth: sql")
     user, password = _sql_login(connection, label)
+    if connection.native_reader:
+        from hygge_core.sql.native import postgres_target  # imports this module
+
+        return postgres_target(name, connection, label, timeout, (user, password))
     for key, value in connection.options.items():
         if key.lower() == "usedeclarefetch" and value.strip() != "1":
             raise HomeError(f"{label}: options.UseDeclareFetch must stay 1; without it psqlODBC loads whole tables into memory")

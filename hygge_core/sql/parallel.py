@@ -48,10 +48,16 @@ class _Failed:
 
 
 def read_ranges(
-    pool: ConnectionPool, first: SqlConnection, ranges: Sequence[KeyRange], read_range: RangeReader, *, label: str
+    pool: ConnectionPool,
+    first: SqlConnection,
+    ranges: Sequence[KeyRange],
+    read_range: RangeReader,
+    *,
+    label: str,
+    readers: int | None = None,
 ) -> Generator[pa.RecordBatch, None, None]:
-    """Every batch of every range, each range read exactly once, over up to ``min(len(ranges), pool.size)`` connections."""
-    readers = min(len(ranges), pool.size)
+    """Every batch of every range, each range read exactly once, over up to ``min(len(ranges), pool.size, readers)`` connections."""
+    readers = min(len(ranges), pool.size, readers or pool.size)
     if readers <= 1:
         for key_range in ranges:
             yield from read_range(first, key_range)

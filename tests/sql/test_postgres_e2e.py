@@ -182,7 +182,7 @@ def test_query_entity(pgdb, pg_project):
         store: {type: parquet, path: "lake/{entity}"}
         entities:
           - name: paid_totals
-            home: {query: "select status, sum(amount) as total, count(*) as n, avg(amount)::float8 as mean from orders where status = 'paid' group by status"}
+            home: {query: "select status, sum(amount)::numeric(12,2) as total, count(*) as n, avg(amount)::float8 as mean from orders where status = 'paid' group by status"}
     """)
     result = hygge_core.run_entity(hygge_core.load_project(root).entity("reports/paid_totals"))
     assert result.rows == 1 and result.source_rows == 1

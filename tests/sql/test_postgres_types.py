@@ -1,4 +1,8 @@
-"""Every PostgreSQL type in the map lands in Parquet with its canonical Arrow type and exact values."""
+"""Every PostgreSQL type in the map lands in Parquet with its canonical Arrow type and exact values.
+
+The table is read twice, through the native reader (ADBC, the default) and through psqlODBC (``reader: odbc``):
+both are compared with the source values and with each other, value by value.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ create table every_type (
     c_numeric numeric(18,4), c_numeric38 numeric(38,10), c_numeric_free numeric, c_numeric_wide numeric(50,2),
     c_money money, c_date date, c_time time, c_timestamp timestamp, c_timestamp3 timestamp(3), c_timestamptz timestamptz,
     c_char char(5), c_varchar varchar(40), c_text text, c_uuid uuid, c_bytea bytea,
-    c_json jsonb, c_interval interval, c_array integer[]
+    c_json jsonb, c_interval interval, c_array integer[], c_oid oid, c_name name, c_timetz timetz, c_inet inet
 );
 insert into every_type values
  (1, -32768, -2147483648, -9223372036854775808, false,
@@ -26,15 +30,16 @@ insert into every_type values
   -99999999999999.9999, -9999999999999999999999999999.9999999999, 3.14159265358979323846264338327950288, 123456789012345678901234567890123456789012345678.12,
   -92233720368547758.08, '0001-01-01', '00:00:00', '0001-01-01 00:00:00', '2000-01-01 00:00:00.001', '1970-01-01 00:00:00+00',
   '', '', '', '00000000-0000-0000-0000-000000000000', '\\x',
-  '{}', '0 seconds', '{}'),
+  '{}', '0 seconds', '{}', 0, '', '00:00:00+00', '0.0.0.0'),
  (2, 32767, 2147483647, 9223372036854775807, true,
   1.5, 0.1234567890123456789,
   99999999999999.9999, 9999999999999999999999999999.9999999999, -0.000000000000000000000000000001, -1.5,
   92233720368547758.07, '9999-12-31', '23:59:59.999999', '9999-12-31 23:59:59.999999', '2024-02-29 12:34:56.789', '2024-06-01 12:00:00.123456+02',
   'ab', 'héllo wörld ✓', repeat('long text ', 500), 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '\\xdeadbeef00ff',
-  '{"a": [1, 2, {"b": null}]}', '1 year 2 mons 3 days 04:05:06', '{1,NULL,3}'),
+  '{"a": [1, 2, {"b": null}]}', '1 year 2 mons 3 days 04:05:06', '{1,NULL,3}', 4294967295, 'pg_name', '12:34:56.5-03:30',
+  '2001:db8::1/64'),
  (3, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null,
-  null, null, null, null, null, null, null, null);
+  null, null, null, null, null, null, null, null, null, null, null, null);
 """
 
 EXPECTED_TYPES = {
@@ -63,27 +68,46 @@ EXPECTED_TYPES = {
     "c_json": pa.string(),
     "c_interval": pa.string(),
     "c_array": pa.string(),
+    "c_oid": pa.int64(),
+    "c_name": pa.string(),
+    "c_timetz": pa.string(),
+    "c_inet": pa.string(),
 }
 
 UTC = dt.UTC
 D = decimal.Decimal
 
 
-def test_every_type_row_by_row(pgdb, pg_project):
+def test_every_type_row_by_row_native_and_odbc(pgdb, write_project):
     pgdb.sql(TYPES_TABLE)
-    root = pg_project("""
-    flows:
-      db:
-        home: {type: postgres, connection: pg, table: "public.{entity}", max_text_size: 10000}
-        store: {type: parquet, path: "lake/{entity}"}
-        entities: [every_type]
-    """)
-    result = hygge_core.run_entity(hygge_core.load_project(root).entity("db/every_type"))
-    assert result.rows == 3 and result.source_rows == 3
-
-    table = pq.read_table(root / "lake" / "every_type")
-    assert {f.name: f.type for f in table.schema} == EXPECTED_TYPES
-    rows = sorted(table.to_pylist(), key=lambda r: r["id"])
+    root = write_project(
+        "name: types\nconnections:\n"
+        + pgdb.connection_yaml(name="pg")
+        + pgdb.connection_yaml(name="pg_odbc", extra="    reader: odbc\n")
+        + """
+flows:
+  native:
+    home: {type: postgres, connection: pg, table: "public.{entity}"}
+    store: {type: parquet, path: "lake/native/{entity}"}
+    entities: [every_type]
+  odbc:
+    home: {type: postgres, connection: pg_odbc, table: "public.{entity}", max_text_size: 10000}
+    store: {type: parquet, path: "lake/odbc/{entity}"}
+    entities: [every_type]
+"""
+    )
+    project = hygge_core.load_project(root)
+    tables = {}
+    for flow in ("native", "odbc"):
+        result = hygge_core.run_entity(project.entity(f"{flow}/every_type"))
+        assert (result.status, result.rows, result.source_rows) == ("success", 3, 3), result.error
+        tables[flow] = pq.read_table(root / "lake" / flow / "every_type")
+        assert {f.name: f.type for f in tables[flow].schema} == EXPECTED_TYPES, flow
+    native_rows, odbc_rows = (sorted(tables[flow].to_pylist(), key=lambda r: r["id"]) for flow in ("native", "odbc"))
+    for native_row, odbc_row in zip(native_rows, odbc_rows, strict=True):
+        for name in EXPECTED_TYPES:
+            assert native_row[name] == odbc_row[name], (native_row["id"], name, native_row[name], odbc_row[name])
+    rows = native_rows
 
     low, high, empty = rows
     assert low == {
@@ -112,6 +136,10 @@ def test_every_type_row_by_row(pgdb, pg_project):
         "c_json": "{}",
         "c_interval": "00:00:00",
         "c_array": "{}",
+        "c_oid": 0,
+        "c_name": "",
+        "c_timetz": "00:00:00+00",
+        "c_inet": "0.0.0.0/32",  # text(inet) keeps the mask
     }
     assert abs(low["c_float4"] - -3.4e38) / 3.4e38 < 1e-6  # float4 keeps float4 precision, nothing more
     assert high["c_float8"] == 0.12345678901234568  # all 17 digits: not narrowed to float32 (0.12345679104328156)
@@ -132,18 +160,28 @@ def test_every_type_row_by_row(pgdb, pg_project):
     assert high["c_json"] == '{"a": [1, 2, {"b": null}]}'
     assert high["c_interval"] == "1 year 2 mons 3 days 04:05:06"
     assert high["c_array"] == "{1,NULL,3}"
+    assert (high["c_oid"], high["c_name"], high["c_timetz"], high["c_inet"]) == (
+        4294967295,
+        "pg_name",
+        "12:34:56.5-03:30",
+        "2001:db8::1/64",
+    )
     assert empty == {"id": 3, **{name: None for name in EXPECTED_TYPES if name != "id"}}
 
 
 def test_text_longer_than_the_buffer_is_an_error_not_a_truncation(pgdb, pg_project):
+    """psqlODBC reads into fixed buffers (the native reader has none, so its text is never cut either)."""
     pgdb.sql("create table notes (id int, body text); insert into notes values (1, repeat('x', 300));")
-    root = pg_project("""
+    root = pg_project(
+        """
     flows:
       db:
         home: {type: postgres, connection: pg, max_text_size: 100}
         store: {type: parquet, path: "lake/{entity}"}
         entities: [notes]
-    """)
+    """,
+        connection_extra="    reader: odbc\n",
+    )
     project = hygge_core.load_project(root)
     result = hygge_core.run_with_retries(project.entity("db/notes"))
     assert result.status == "failed"

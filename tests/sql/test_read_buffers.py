@@ -3,7 +3,8 @@
 arrow-odbc allocates a read's whole transfer buffer before the first fetch, so a
 50-row table read with the bulk settings paid for 16 MiB. These tests pin the
 sizes hygge asks for, and that the smaller sizes lose nothing when a result
-outgrows them.
+outgrows them. All of this is about psqlODBC's buffers, so these connections say ``reader: odbc``
+(the native reader's own streaming is tested in test_native_reader.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from hygge_core.sql import connection as sql_connection
 from hygge_core.sql.connection import METADATA_BUFFER_BYTES
 from hygge_core.sql.pool import pool_for
 
+ODBC = "    reader: odbc\n"
 SMALL_TABLE = (
     "create table small (id int primary key, label text); insert into small select g, md5(g::text) from generate_series(1, 50) g;"
 )
@@ -36,7 +38,8 @@ def record_reads(monkeypatch) -> list[tuple[str, sql_connection.ReadOptions]]:
 
 def test_a_small_table_reads_with_a_batch_sized_to_its_count(pgdb, pg_project, monkeypatch):
     pgdb.sql(SMALL_TABLE)
-    root = pg_project("""
+    root = pg_project(
+        """
     flows:
       app:
         home: {type: postgres, connection: pg}
@@ -46,7 +49,9 @@ def test_a_small_table_reads_with_a_batch_sized_to_its_count(pgdb, pg_project, m
         home: {type: postgres, connection: pg, table: small, count_rows: false}
         store: {type: parquet, path: "lake/uncounted"}
         entities: [small]
-    """)
+    """,
+        connection_extra=ODBC,
+    )
     seen = record_reads(monkeypatch)
     project = hygge_core.load_project(root)
     result = hygge_core.run_entity(project.entity("app/small"))
@@ -65,13 +70,16 @@ def test_a_small_table_reads_with_a_batch_sized_to_its_count(pgdb, pg_project, m
 
 def test_rows_inserted_after_the_count_arrive_in_more_batches(pgdb, pg_project, monkeypatch):
     pgdb.sql("create table growing (id int primary key); insert into growing select generate_series(1, 10);")
-    root = pg_project("""
+    root = pg_project(
+        """
     flows:
       app:
         home: {type: postgres, connection: pg}
         store: {type: parquet, path: "lake/{entity}"}
         entities: [growing]
-    """)
+    """,
+        connection_extra=ODBC,
+    )
     plain = sql_connection.SqlConnection.fetch_all
 
     def fetch_then_grow(self, query, *, during, parameters=None):
@@ -96,6 +104,7 @@ def test_a_lookup_larger_than_its_buffer_comes_back_whole(pgdb):
             database=pgdb.name,
             user=pgdb.user,
             password=pgdb.password,
+            reader="odbc",
         )
     )
     with pool_for("pg", config).connection() as connection:

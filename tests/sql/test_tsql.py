@@ -280,7 +280,15 @@ def test_connection_routes_per_auth_mode(any_mssql_driver):
 def test_postgres_connection_string_forces_streaming(monkeypatch):
     monkeypatch.setattr(drivers, "registered_drivers", lambda: ["PostgreSQL Unicode"])
     config = ConnectionConfig.model_validate(
-        {"type": "postgres", "server": "h", "database": "d", "user": "u", "password": "p", "login_timeout": "7s"}
+        {
+            "type": "postgres",
+            "server": "h",
+            "database": "d",
+            "user": "u",
+            "password": "p",
+            "login_timeout": "7s",
+            "reader": "odbc",
+        }
     )
     target = build_target("pg", config)
     assert "UseDeclareFetch=1;" in target.connection_string and "BoolsAsChar=0;" in target.connection_string

@@ -9,7 +9,16 @@ import json
 import subprocess
 import sys
 
-HEAVY = ["pyodbc", "arrow_odbc", "azure", "azure.identity", "dagster", "mssql_python_odbc"]
+HEAVY = [
+    "pyodbc",
+    "arrow_odbc",
+    "azure",
+    "azure.identity",
+    "dagster",
+    "mssql_python_odbc",
+    "adbc_driver_postgresql",
+    "adbc_driver_manager",
+]
 
 
 def modules_after(statement: str) -> set[str]:
