@@ -5,12 +5,16 @@
 
 DuckDB's dbgen writes lineitem as Parquet; DuckDB turns it into CSV and ``psql \\copy`` loads it into a
 throwaway PostgreSQL (tests/sql/pg_server.py: loopback TCP, scram passwords) with the TPC-H column types
-(bigint keys, integer line number, numeric(15,2), char(1) flags, dates, varchar). The scratch data and the
+(bigint keys, integer line number, numeric(15,2), char(1) flags, dates, varchar) and the TPC-H primary key
+(l_orderkey, l_linenumber), built after the load. The scratch data and the
 server are removed at the end, also on failure. Approaches, each one whole process measured by
 bench/proctree.py:
 
-* ``hygge_start``: ``hygge start -p <project>``, one entity over a ``type: postgres`` connection (today's
-  reader: psqlODBC through arrow-odbc) into a Parquet store;
+* ``hygge_start``: ``hygge start -p <project>``, one entity over a ``type: postgres`` connection with its
+  default reader (native: ADBC's PostgreSQL driver, binary COPY; the table is split automatically on its primary
+  key into ranges read at once in one snapshot) into a Parquet store;
+* ``hygge_odbc`` (only with ``--only hygge_odbc``): the same with ``reader: odbc`` (psqlODBC through arrow-odbc,
+  one stream), the reader before issue 11;
 * ``dlt``: dlt ``sql_table(backend="connectorx")`` into Parquet on a local ``filesystem`` destination
   (the peer of issue 11's target: hygge >= 1.2x its speed);
 * ``connectorx``: connectorx ``read_sql(return_type="arrow_stream", batch_size=100_000)`` streamed into one
@@ -35,7 +39,8 @@ import sidebyside
 import tpch
 
 REPO = Path(__file__).resolve().parent.parent
-APPROACHES = ("hygge_start", "dlt", "connectorx")
+APPROACHES = ("hygge_start", "hygge_odbc", "dlt", "connectorx")
+DEFAULT_APPROACHES = ["hygge_start", "dlt", "connectorx"]
 DAGSTER_YAML = "telemetry:\n  enabled: false\n"
 
 LINEITEM_DDL = """
@@ -108,7 +113,11 @@ def load_lineitem(server, work: Path, scale: float) -> int:  # type: ignore[no-u
     if done.returncode != 0:
         raise RuntimeError(f"DuckDB could not write lineitem as CSV:\n{done.stderr[-3000:]}")
     shutil.rmtree(source)
-    server.psql(LINEITEM_DDL + f"\\copy lineitem from '{csv}' with (format csv)\nanalyze lineitem;\n")
+    server.psql(
+        LINEITEM_DDL
+        + f"\\copy lineitem from '{csv}' with (format csv)\n"
+        + "alter table lineitem add primary key (l_orderkey, l_linenumber);\nvacuum analyze lineitem;\n"
+    )
     csv.unlink()
     counted = int(server.psql("select count(*) from lineitem").strip())
     if counted != rows:
@@ -120,24 +129,28 @@ def approaches(server, work: Path, rows: int, only: list[str]) -> list[sidebysid
     bin_dir = Path(sys.executable).parent
     project = work / "project"
     project.mkdir()
-    (project / "hygge.yml").write_text(
-        textwrap.dedent(f"""\
-        name: pg_lineitem
-        connections:
-          pg:
-            type: postgres
-            server: 127.0.0.1
-            port: {server.port}
-            database: postgres
-            user: {server.superuser}
-            password: "${{BENCH_PW}}"
-        flows:
-          pg:
-            home: {{type: postgres, connection: pg}}
-            store: {{type: parquet, path: "lake/{{entity}}"}}
-            entities: [lineitem]
-        """)
-    )
+    odbc_project = work / "project_odbc"
+    for folder, reader in ((project, "native"), (odbc_project, "odbc")):
+        folder.mkdir(exist_ok=True)
+        (folder / "hygge.yml").write_text(
+            textwrap.dedent(f"""\
+            name: pg_lineitem
+            connections:
+              pg:
+                type: postgres
+                server: 127.0.0.1
+                port: {server.port}
+                database: postgres
+                user: {server.superuser}
+                password: "${{BENCH_PW}}"
+                reader: {reader}
+            flows:
+              pg:
+                home: {{type: postgres, connection: pg}}
+                store: {{type: parquet, path: "lake/{{entity}}"}}
+                entities: [lineitem]
+            """)
+        )
     login = f"{server.superuser}:{server.password}@127.0.0.1:{server.port}/postgres"
     env = {k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME", "HYGGE_PROJECT")}
     env.update(
@@ -150,11 +163,14 @@ def approaches(server, work: Path, rows: int, only: list[str]) -> list[sidebysid
     )
     lake, dlt_out, dlt_pipelines, cx_out = project / "lake", work / "dlt_out", work / "dlt_pipelines", work / "cx_out"
 
-    def reset_project() -> None:
-        shutil.rmtree(lake, ignore_errors=True)
-        shutil.rmtree(project / ".dagster", ignore_errors=True)
-        (project / ".dagster").mkdir()
-        (project / ".dagster" / "dagster.yaml").write_text(DAGSTER_YAML)
+    def resetter(folder: Path):  # noqa: ANN202
+        def reset_project() -> None:
+            shutil.rmtree(folder / "lake", ignore_errors=True)
+            shutil.rmtree(folder / ".dagster", ignore_errors=True)
+            (folder / ".dagster").mkdir()
+            (folder / ".dagster" / "dagster.yaml").write_text(DAGSTER_YAML)
+
+        return reset_project
 
     def reset_dlt() -> None:
         shutil.rmtree(dlt_out, ignore_errors=True)
@@ -178,9 +194,18 @@ def approaches(server, work: Path, rows: int, only: list[str]) -> list[sidebysid
             "hygge start",
             [str(bin_dir / "hygge"), "start", "-p", str(project)],
             env,
-            reset_project,
+            resetter(project),
             verifier(lake / "lineitem"),
             cwd=project,
+        ),
+        sidebyside.Approach(
+            "hygge_odbc",
+            "hygge start, reader: odbc",
+            [str(bin_dir / "hygge"), "start", "-p", str(odbc_project)],
+            env,
+            resetter(odbc_project),
+            verifier(odbc_project / "lake" / "lineitem"),
+            cwd=odbc_project,
         ),
         sidebyside.Approach(
             "dlt",
@@ -208,12 +233,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", type=float, default=1.0, help="TPC-H scale factor (1 = 6,001,215 lineitem rows)")
     parser.add_argument("--reps", type=int, default=3)
-    parser.add_argument("--only", action="append", choices=APPROACHES, help="repeatable; default: all three")
+    parser.add_argument("--only", action="append", choices=APPROACHES, help="repeatable; default: hygge_start, dlt, connectorx")
     parser.add_argument(
         "--scratch", type=Path, default=None, help="parent folder for the generated data (default: the system temp folder)"
     )
     args = parser.parse_args()
-    only = args.only or list(APPROACHES)
+    only = args.only or DEFAULT_APPROACHES
     sys.path.insert(0, str(REPO / "tests" / "sql"))
     import pg_server
 

@@ -10,9 +10,13 @@ no faithful Arrow form (intervals, JSON, spatial, unbounded numeric) become
 their exact text. ``docs/sql.md`` prints both tables.
 
 ``fetch`` is what the driver is asked for; ``arrow`` is what is published. They
-differ only for time zones: arrow-odbc cannot fill a zoned timestamp, so the
+differ for time zones: arrow-odbc cannot fill a zoned timestamp, so the
 UTC value (sessions run in UTC) is read naive and tagged UTC afterwards, which
-costs no copy.
+costs no copy. And for PostgreSQL ``numeric(p,s)`` with p <= 18: the server
+sends the unscaled value as ``int8`` (``CAST(x * 10^s AS int8)``, exact) and
+the int64 is re-read as ``decimal128(p,s)`` (``hygge_core.sql.reader``): both
+drivers decode numeric as text (ADBC spent half its CPU on it for TPC-H
+lineitem), an int8 costs next to nothing.
 """
 
 from __future__ import annotations
@@ -71,6 +75,18 @@ def _timestamp_unit(fraction_digits: int | None) -> str:
     return "us" if unit == "ns" else unit
 
 
+SCALED_INT_MAX_PRECISION = 18  # every numeric(18,s) value times 10^s fits int8
+
+
+def _postgres_numeric(precision: int | None, scale: int | None) -> Mapping:
+    """numeric(p,s) with p <= 18 travels as its unscaled int8; wider ones as the driver's decimal; unbounded as text."""
+    if precision is not None and 1 <= precision <= SCALED_INT_MAX_PRECISION:
+        digits = scale or 0
+        scaled = "{column}" if digits == 0 else f"{{column}} * {10**digits}"
+        return Mapping(pa.decimal128(precision, digits), fetch=pa.int64(), expression=f"CAST({scaled} AS int8)")
+    return _decimal_or_text(precision, scale, "text")
+
+
 def _decimal_or_text(precision: int | None, scale: int | None, text_cast: str) -> Mapping:
     if precision is None or precision > DECIMAL_MAX_PRECISION or precision < 1:
         return Mapping(pa.string(), cast_to=text_cast)
@@ -88,7 +104,7 @@ def postgres_mapping(column: SourceColumn) -> Mapping:
         "bool": lambda: Mapping(pa.bool_()),
         "float4": lambda: Mapping(pa.float32()),
         "float8": lambda: Mapping(pa.float64()),
-        "numeric": lambda: _decimal_or_text(column.precision, column.scale, "text"),
+        "numeric": lambda: _postgres_numeric(column.precision, column.scale),
         "money": lambda: Mapping(pa.decimal128(19, 2), cast_to="numeric(19,2)"),
         "date": lambda: Mapping(pa.date32()),
         "time": lambda: Mapping(pa.time64("us")),
