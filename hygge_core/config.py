@@ -68,6 +68,10 @@ class ConnectionConfig(StrictModel):
     def _reader_fits_type(self) -> ConnectionConfig:
         if self.type == "mssql" and self.reader == "native":
             raise ValueError("reader: native is for postgres connections; SQL Server reads through ODBC (leave reader unset)")
+        if self.native_reader and self.driver is not None:
+            raise ValueError(
+                "driver: names an ODBC driver, and this postgres connection reads natively; add reader: odbc to use it"
+            )
         return self
 
     @property
