@@ -31,7 +31,7 @@ from hygge_core.durations import Duration
 from hygge_core.errors import ConfigError, HomeError
 from hygge_core.home import DiscoveryContext, Home, HomeConfig
 from hygge_core.log import get_logger
-from hygge_core.sql.autosplit import SplitPlan, choose_column, estimated_rows, plan_split
+from hygge_core.sql.autosplit import plan_automatic
 from hygge_core.sql.connection import ReadOptions, SqlConnection
 from hygge_core.sql.dialect import DIALECTS, Dialect, KeyRange, SelectColumn, TableName, Window
 from hygge_core.sql.partitions import plan_ranges
@@ -185,11 +185,11 @@ class SqlHome(Home):
         options = self._read_options()
         split = self._split(pool, connection, table, relation, columns, window)
         if split is not None:
-            from hygge_core.sql.parallel import read_ranges
+            from hygge_core.sql.parallel import read_ranges, shared_budget
             from hygge_core.sql.snapshot import in_snapshot
 
             ranges, readers = split
-            range_options = _shared_budget(options, min(len(ranges), pool.size, readers or pool.size))
+            range_options = shared_budget(options, min(len(ranges), pool.size, readers or pool.size))
             snapshot_id = (
                 connection.export_snapshot(during="exporting the read's snapshot") if connection.shares_snapshots else None
             )
@@ -267,7 +267,17 @@ class SqlHome(Home):
             return self._key_ranges(connection, relation, settings.column, selected, settings.count, window), None
         if table is None or columns is None or not connection.shares_snapshots or self.config.automatic_split_rows() is None:
             return None  # only where every range reads one snapshot (hygge_core.sql.autosplit)
-        plan = self._auto_split(pool, connection, table, columns)
+        watermark = self.context.watermark
+        plan = plan_automatic(
+            connection,
+            self.dialect,
+            table,
+            columns,
+            watermark_key=watermark.key_columns if watermark is not None else [],
+            counted=self._count,
+            min_rows=self.config.automatic_split_rows(),
+            pool_size=pool.size,
+        )
         if plan is None:
             return None
         name = plan.column.source.name
@@ -280,31 +290,6 @@ class SqlHome(Home):
             plan.readers,
         )
         return self._key_ranges(connection, relation, name, plan.column, plan.ranges, window), plan.readers
-
-    def _auto_split(
-        self, pool: Any, connection: SqlConnection, table: TableName, columns: list[SelectColumn]
-    ) -> SplitPlan | None:
-        """The automatic split of hygge_core.sql.autosplit: a splittable key and enough rows, or None (one stream)."""
-        min_rows = self.config.automatic_split_rows()
-        if min_rows is None or (self._count is not None and self._count < min_rows):
-            return None
-        primary = None
-        pk_query = self.dialect.primary_key_query(table)
-        if pk_query is not None:
-            found = connection.fetch_all(pk_query[0], parameters=pk_query[1], during=f"reading the primary key of {table}")
-            primary = found.column(0)[0].as_py() if found.num_rows else None
-        watermark = self.context.watermark
-        column = choose_column(columns, primary, watermark.key_columns if watermark is not None else [])
-        rows = self._count
-        estimate_query = self.dialect.size_estimate_query(table)
-        if column is not None and rows is None and estimate_query is not None:
-            found = connection.fetch_all(
-                estimate_query[0], parameters=estimate_query[1], during=f"estimating the size of {table}"
-            )
-            if found.num_rows:
-                row = found.to_pylist()[0]
-                rows = estimated_rows(row["reltuples"], row["relpages"], row["pages_now"])
-        return plan_split(column, rows, min_rows=min_rows, pool_size=pool.size)
 
     def _key_ranges(
         self,
@@ -512,21 +497,6 @@ class SqlHome(Home):
                 return f"{connection.target.label}: table {table} readable, {len(columns)} column(s)"
             connection.ping()
             return f"{connection.target.label}: connected"
-
-
-SHARED_BUDGET_FLOOR_BYTES = 1024 * 1024
-
-
-def _shared_budget(options: ReadOptions, readers: int) -> ReadOptions:
-    """Range readers share ``max_bytes_per_batch``, so a parallel read holds about the driver memory of one stream.
-
-    Measured on TPC-H lineitem with the native reader: two readers at 16 MiB each peaked 100 MiB above two at 4 MiB,
-    at the same speed. Never below 1 MiB (or the configured bound when it is smaller): a batch must hold a row.
-    """
-    if readers <= 1:
-        return options
-    floor = min(options.max_bytes_per_batch, SHARED_BUDGET_FLOOR_BYTES)
-    return dataclasses.replace(options, max_bytes_per_batch=max(floor, options.max_bytes_per_batch // readers))
 
 
 def _describe_range(key_range: KeyRange) -> str:

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from hygge_core.sql.dialect import SelectColumn
+from hygge_core.sql.connection import SqlConnection
+from hygge_core.sql.dialect import Dialect, SelectColumn, TableName
 
 RANGES_PER_READER = 2
 
@@ -75,4 +76,38 @@ def plan_split(
     return SplitPlan(column, ranges, readers)
 
 
-__all__ = ["RANGES_PER_READER", "SplitPlan", "choose_column", "estimated_rows", "plan_split", "splittable"]
+def plan_automatic(
+    connection: SqlConnection,
+    dialect: Dialect,
+    table: TableName,
+    columns: Sequence[SelectColumn],
+    *,
+    watermark_key: Sequence[str],
+    counted: int | None,
+    min_rows: int | None,
+    pool_size: int,
+) -> SplitPlan | None:
+    """The split for ``table``, asking the catalog only what the decision needs; ``None``: read one stream.
+
+    A counted window below ``min_rows`` asks nothing; the size estimate is read only when there is a column
+    and no count.
+    """
+    if min_rows is None or (counted is not None and counted < min_rows):
+        return None
+    primary = None
+    pk_query = dialect.primary_key_query(table)
+    if pk_query is not None:
+        found = connection.fetch_all(pk_query[0], parameters=pk_query[1], during=f"reading the primary key of {table}")
+        primary = found.column(0)[0].as_py() if found.num_rows else None
+    column = choose_column(columns, primary, watermark_key)
+    rows = counted
+    estimate_query = dialect.size_estimate_query(table)
+    if column is not None and rows is None and estimate_query is not None:
+        found = connection.fetch_all(estimate_query[0], parameters=estimate_query[1], during=f"estimating the size of {table}")
+        if found.num_rows:
+            row = found.to_pylist()[0]
+            rows = estimated_rows(row["reltuples"], row["relpages"], row["pages_now"])
+    return plan_split(column, rows, min_rows=min_rows, pool_size=pool_size)
+
+
+__all__ = ["RANGES_PER_READER", "SplitPlan", "choose_column", "estimated_rows", "plan_automatic", "plan_split", "splittable"]

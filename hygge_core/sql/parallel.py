@@ -23,6 +23,7 @@ closes it instead of lending it out with a half-read cursor.
 
 from __future__ import annotations
 
+import dataclasses
 import queue
 import threading
 from collections import deque
@@ -31,7 +32,7 @@ from collections.abc import Callable, Generator, Sequence
 import pyarrow as pa
 
 from hygge_core.log import get_logger
-from hygge_core.sql.connection import SqlConnection
+from hygge_core.sql.connection import ReadOptions, SqlConnection
 from hygge_core.sql.dialect import KeyRange
 from hygge_core.sql.pool import ConnectionPool, PoolExhausted
 
@@ -142,4 +143,19 @@ def read_ranges(
             thread.join()
 
 
-__all__ = ["read_ranges"]
+SHARED_BUDGET_FLOOR_BYTES = 1024 * 1024
+
+
+def shared_budget(options: ReadOptions, readers: int) -> ReadOptions:
+    """Range readers share ``max_bytes_per_batch``, so a parallel read holds about the driver memory of one stream.
+
+    Measured on TPC-H lineitem with the native reader: two readers at 16 MiB each peaked 100 MiB above two at 4 MiB,
+    at the same speed. Never below 1 MiB (or the configured bound when it is smaller): a batch must hold a row.
+    """
+    if readers <= 1:
+        return options
+    floor = min(options.max_bytes_per_batch, SHARED_BUDGET_FLOOR_BYTES)
+    return dataclasses.replace(options, max_bytes_per_batch=max(floor, options.max_bytes_per_batch // readers))
+
+
+__all__ = ["read_ranges", "shared_budget"]

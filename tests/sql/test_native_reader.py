@@ -233,3 +233,23 @@ def test_connection_options_are_libpq_keywords_and_reader_fits_the_type():
     with pytest.raises(ValueError, match="reader: native is for postgres connections"):
         ConnectionConfig(type="mssql", server="h", database="d", reader="native")
     assert {"sslmode", "sslrootcert"} <= native.LIBPQ_OPTIONS
+
+
+def test_an_enum_reads_as_text_from_a_table_and_fails_clearly_from_a_query(pgdb, pg_project):
+    pgdb.sql(
+        "create type mood as enum ('sad', 'happy'); create table feelings (id int, m mood);"
+        "insert into feelings values (1, 'happy'), (2, null);"
+    )
+    root = pg_project(
+        FLOWS.replace(
+            "entities: [by_id, by_day, no_key, skewed]",
+            'entities: [feelings, {name: feelings_query, home: {query: "select id, m from feelings"}}]',
+        )
+    )
+    project = hygge_core.load_project(root)
+    assert hygge_core.run_entity(project.entity("db/feelings")).rows == 2
+    assert published(root, "feelings", "id") == [{"id": 1, "m": "happy"}, {"id": 2, "m": None}]
+    with pytest.raises(
+        HomeError, match=r"column 'm' has a type the native reader does not know .*\(m::text\) or set reader: odbc"
+    ):
+        hygge_core.run_entity(project.entity("db/feelings_query"))

@@ -15,6 +15,8 @@ import pyarrow.parquet as pq
 import hygge_core
 
 TYPES_TABLE = """
+create type mood as enum ('sad', 'happy');
+create domain positive as integer check (value > 0);
 create table every_type (
     id integer primary key,
     c_int2 smallint, c_int4 integer, c_int8 bigint, c_bool boolean,
@@ -22,7 +24,8 @@ create table every_type (
     c_numeric numeric(18,4), c_numeric38 numeric(38,10), c_numeric_free numeric, c_numeric_wide numeric(50,2),
     c_money money, c_date date, c_time time, c_timestamp timestamp, c_timestamp3 timestamp(3), c_timestamptz timestamptz,
     c_char char(5), c_varchar varchar(40), c_text text, c_uuid uuid, c_bytea bytea,
-    c_json jsonb, c_interval interval, c_array integer[], c_oid oid, c_name name, c_timetz timetz, c_inet inet
+    c_json jsonb, c_interval interval, c_array integer[], c_oid oid, c_name name, c_timetz timetz, c_inet inet,
+    c_enum mood, c_domain positive
 );
 insert into every_type values
  (1, -32768, -2147483648, -9223372036854775808, false,
@@ -30,16 +33,16 @@ insert into every_type values
   -99999999999999.9999, -9999999999999999999999999999.9999999999, 3.14159265358979323846264338327950288, 123456789012345678901234567890123456789012345678.12,
   -92233720368547758.08, '0001-01-01', '00:00:00', '0001-01-01 00:00:00', '2000-01-01 00:00:00.001', '1970-01-01 00:00:00+00',
   '', '', '', '00000000-0000-0000-0000-000000000000', '\\x',
-  '{}', '0 seconds', '{}', 0, '', '00:00:00+00', '0.0.0.0'),
+  '{}', '0 seconds', '{}', 0, '', '00:00:00+00', '0.0.0.0', 'sad', 1),
  (2, 32767, 2147483647, 9223372036854775807, true,
   1.5, 0.1234567890123456789,
   99999999999999.9999, 9999999999999999999999999999.9999999999, -0.000000000000000000000000000001, -1.5,
   92233720368547758.07, '9999-12-31', '23:59:59.999999', '9999-12-31 23:59:59.999999', '2024-02-29 12:34:56.789', '2024-06-01 12:00:00.123456+02',
   'ab', 'héllo wörld ✓', repeat('long text ', 500), 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '\\xdeadbeef00ff',
   '{"a": [1, 2, {"b": null}]}', '1 year 2 mons 3 days 04:05:06', '{1,NULL,3}', 4294967295, 'pg_name', '12:34:56.5-03:30',
-  '2001:db8::1/64'),
+  '2001:db8::1/64', 'happy', 2147483647),
  (3, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null,
-  null, null, null, null, null, null, null, null, null, null, null, null);
+  null, null, null, null, null, null, null, null, null, null, null, null, null, null);
 """
 
 EXPECTED_TYPES = {
@@ -72,6 +75,8 @@ EXPECTED_TYPES = {
     "c_name": pa.string(),
     "c_timetz": pa.string(),
     "c_inet": pa.string(),
+    "c_enum": pa.string(),
+    "c_domain": pa.string(),
 }
 
 UTC = dt.UTC
@@ -140,6 +145,8 @@ flows:
         "c_name": "",
         "c_timetz": "00:00:00+00",
         "c_inet": "0.0.0.0/32",  # text(inet) keeps the mask
+        "c_enum": "sad",
+        "c_domain": "1",  # a domain is "anything else": its text
     }
     assert abs(low["c_float4"] - -3.4e38) / 3.4e38 < 1e-6  # float4 keeps float4 precision, nothing more
     assert high["c_float8"] == 0.12345678901234568  # all 17 digits: not narrowed to float32 (0.12345679104328156)
