@@ -52,6 +52,7 @@ class SqlConnection(ABC):
     def __init__(self, target: ConnectTarget) -> None:
         self.target = target
         self.opened_at = time.monotonic()
+        self.last_used_at = self.opened_at  # set by the pool when the connection comes back
         self.broken = False
         driver = self._driver()
         self._error_type = driver.Error

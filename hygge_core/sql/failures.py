@@ -97,7 +97,7 @@ def classify(exc: BaseException, label: str, *, during: str, secrets: Iterable[s
         return HomeError(f"{label}: {during}: {message}; check `database:` on the connection")
     if state in _TRANSIENT_STATES or state.startswith("08") or any(marker in lowered for marker in _CONNECTION_LOST):
         return TransientError(
-            f"{label}: connection failed while {during}: {message}; check the server is up and reachable (will retry)"
+            f"{label}: connection failed while {during}: {message}; check the server is up and reachable (a transient error: retried as the flow's retries: allow)"
         )
     if state in _MISSING_OBJECT_STATES or "does not exist" in lowered or "invalid object name" in lowered:
         return HomeError(

@@ -11,6 +11,7 @@ import pytest
 
 from hygge_core.config import ConnectionConfig
 from hygge_core.errors import HyggeError
+from hygge_core.sql import pool as pool_module
 from hygge_core.sql.connection import SqlConnection
 from hygge_core.sql.pool import ConnectionPool, PoolExhausted, pool_for
 
@@ -103,6 +104,7 @@ def test_expired_and_broken_connections_are_closed_not_reused(pgdb):
     with pool.connection() as second:
         assert second is not first
     pgdb.server.psql(f"select pg_terminate_backend(pid) from pg_stat_activity where usename = '{pgdb.user}'")
+    second.last_used_at -= pool_module.PING_AFTER_IDLE_SECONDS  # idle long enough to be checked before it is lent
     with pool.connection() as third:  # health check finds the killed one dead and opens another
         assert third is not second
         assert third.fetch_all("select 2 as two", during="test").to_pylist() == [{"two": 2}]
@@ -123,7 +125,7 @@ class FakeConnection(SqlConnection):
     """Only for the thread-safety test below, which needs no server: counts opens and closes."""
 
     def __init__(self, ledger: dict[str, int], lock: threading.Lock) -> None:
-        self.opened_at = time.monotonic()
+        self.opened_at = self.last_used_at = time.monotonic()
         self.broken = False
         self._ledger, self._lock = ledger, lock
         with lock:
@@ -172,3 +174,19 @@ def test_pool_bookkeeping_under_contention_and_factory_failures():
     assert ledger["peak"] <= 3
     pool.close()
     assert ledger["open"] == 0 and pool.open_count == 0
+
+
+def test_a_connection_used_a_moment_ago_is_lent_without_a_round_trip(pgdb, monkeypatch):
+    """The health check costs a round trip per entity; a connection back for under PING_AFTER_IDLE_SECONDS skips it."""
+    pool = pool_for("pg", config_for(pgdb))
+    pings: list[SqlConnection] = []
+    monkeypatch.setattr(SqlConnection, "ping", lambda self: pings.append(self))
+    with pool.connection() as first:
+        pass
+    with pool.connection() as again:
+        assert again is first
+    assert pings == []  # released a moment ago: lent as it is
+    first.last_used_at -= pool_module.PING_AFTER_IDLE_SECONDS
+    with pool.connection() as later:
+        assert later is first
+    assert pings == [first]  # idle longer: checked first
