@@ -281,8 +281,12 @@ def reuse(server, work: Path, entities: int, reps: int) -> None:  # type: ignore
             f"- {mode}: cut in connection time per entity (1 - pooled / per entity) per rep "
             f"{', '.join(f'{c:.1%}' for c in cuts)}; median **{med(cuts):.1%}** (target >= 80%). Median acquire that "
             f"logged in (after the first): {med(opens) * 1000:.2f} ms; of a pooled one: {med(pooled_acquires) * 1000:.2f} ms, "
-            f"of which its health-check ping (`SELECT 1`): {med(pings) * 1000:.2f} ms; "
-            f"the first acquire of a process (driver load + login, paid by both): {med(firsts) * 1000:.1f} ms."
+            + (
+                f"of which its health-check ping (`SELECT 1`): {med(pings) * 1000:.2f} ms; "
+                if pings
+                else "no health-check ping (reused within PING_AFTER_IDLE_SECONDS); "
+            )
+            + f"the first acquire of a process (driver load + login, paid by both): {med(firsts) * 1000:.1f} ms."
         )
         steady = [1 - marginal(p) / marginal(e) for p, e in zip(pooled, per_entity, strict=True)]
         unpinged = [
