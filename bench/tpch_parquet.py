@@ -13,6 +13,8 @@ scratch folder, removed at the end. Approaches, each one whole process measured 
 * ``in_process``: the same project through the engine in one process, no Dagster:
   ``python -c 'import hygge_core; hygge_core.run_project(hygge_core.load_project(...))'`` (the peer of
   issue 10's target: ``hygge start`` within 1.15x of its time and 1.2x of its memory);
+* ``in_process_lanes``: the same, with ``parallel_files: auto`` on the store (one file encoded per core at
+  once, issue 11 item 4);
 * ``pyarrow``: ``ParquetFile(pre_buffer=False).read_row_group(i)`` into one ``ParquetWriter`` (zstd)
   per table, one table after the other (issue 11's memory bar);
 * ``polars``: ``pl.scan_parquet(...).sink_parquet(...)`` (zstd) per table, one after the other (issue
@@ -36,7 +38,7 @@ import sidebyside
 import tpch
 
 TABLES = ["lineitem", "orders"]
-APPROACHES = ("hygge_start", "hygge_start_flow", "in_process", "pyarrow", "polars")
+APPROACHES = ("hygge_start", "hygge_start_flow", "in_process", "in_process_lanes", "pyarrow", "polars")
 DAGSTER_YAML = "telemetry:\n  enabled: false\n"
 
 IN_PROCESS = """
@@ -102,6 +104,11 @@ def approaches(work: Path, source: Path, expected: dict[str, int], only: list[st
     (flow_project / "hygge.yml").write_text(
         (project / "hygge.yml").read_text().replace("    entities:", "    dagster: {step: flow}\n    entities:")
     )
+    lanes_project = work / "project_lanes"
+    lanes_project.mkdir()
+    (lanes_project / "hygge.yml").write_text(
+        (project / "hygge.yml").read_text().replace("path: lake}", "path: lake, parallel_files: auto}")
+    )
     env = {k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME", "HYGGE_PROJECT")}
     lake, out = project / "lake", work / "out"
 
@@ -115,7 +122,7 @@ def approaches(work: Path, source: Path, expected: dict[str, int], only: list[st
 
         return reset
 
-    reset_project, reset_flow_project = resetter(project), resetter(flow_project)
+    reset_project, reset_flow_project, reset_lanes_project = resetter(project), resetter(flow_project), resetter(lanes_project)
 
     def reset_out() -> None:
         shutil.rmtree(out, ignore_errors=True)
@@ -158,6 +165,15 @@ def approaches(work: Path, source: Path, expected: dict[str, int], only: list[st
             reset_project,
             verifier(lake),
             cwd=project,
+        ),
+        sidebyside.Approach(
+            "in_process_lanes",
+            "engine in process, parallel_files: auto",
+            [sys.executable, "-c", IN_PROCESS, str(lanes_project)],
+            env,
+            reset_lanes_project,
+            verifier(lanes_project / "lake"),
+            cwd=lanes_project,
         ),
         sidebyside.Approach(
             "pyarrow",

@@ -3,17 +3,24 @@
 Batches are buffered to a row-group target (about 1M rows or 128 MB) before they
 are written, because one row group per small batch makes files 25–35% larger.
 Files are named ``part-<run id>-<n>.parquet`` so names never collide across runs.
+
+pyarrow encodes a row group's columns one after another on one thread, and does not
+expose the C++ writer's ``use_threads``. With ``parallel_files`` above 1 the store keeps
+that many files open at once, each a "lane" with its own encoding thread, and deals
+row groups to the lanes in turn (pyarrow releases the GIL while it encodes).
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -47,12 +54,26 @@ class ParquetStoreConfig(FolderPerEntity, StoreConfig):
         default="strings",
         description="which columns are dictionary-encoded: text and binary ones (default), every column, or none",
     )
+    parallel_files: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
+        default=1,
+        description=(
+            "files written at once, each encoded on its own thread (auto: one per usable core); row groups are dealt "
+            "to them in turn, so an entity of N or more row groups gets at least N files and up to N row groups more "
+            "in memory; an entity of one row group still gets one file"
+        ),
+    )
 
     def describe(self) -> str:
         return f"parquet folder {self.path}"
 
     def owned_location(self) -> str | None:
         return self.path
+
+    def lanes(self) -> int:
+        """How many files are written at once: ``parallel_files``, with ``auto`` the cores this process may run on."""
+        if self.parallel_files != "auto":
+            return self.parallel_files
+        return len(os.sched_getaffinity(0))  # hygge runs on Linux (the publish needs renameat2)
 
 
 class ParquetStore(Store, type_name="parquet", config=ParquetStoreConfig):
@@ -178,8 +199,9 @@ class ParquetWriter(StoreWriter):
         self._buffer: list[pa.RecordBatch] = []
         self._buffered_rows = 0
         self._buffered_bytes = 0
-        self._writer: pq.ParquetWriter | None = None
-        self._file_rows = 0
+        count = self.config.lanes()
+        self._lanes = [_Lane(threaded=count > 1, name=f"hygge-encode-{index}") for index in range(count)]
+        self._turn = 0  # the lane that gets the next row group
         self._new_files: list[Path] = []
 
     def _read_version_schema(self) -> pa.Schema | None:
@@ -219,9 +241,12 @@ class ParquetWriter(StoreWriter):
             if self._version_schema is not None and self.schema is not None and not self.schema.equals(self._version_schema):
                 self._rewrite_carried()  # schema_change: evolve; one schema per version
             self._flush(final=True)
-            if self._writer is None and not self._new_files and not self.incremental and self.schema is not None:
-                self._open_file()  # an empty full drop still publishes the schema
-            self._close_file()
+            if not self._new_files and not self.incremental and self.schema is not None:
+                self._open_file(self._lanes[0])  # an empty full drop still publishes the schema
+            for lane in self._lanes:
+                self._close_file(lane)
+            for lane in self._lanes:
+                lane.finish()  # the last closes and fsyncs; a lane's error is raised here
         files = [*self._carried, *(str(p.relative_to(self.version)) for p in self._new_files)]
         sizes = {name: (self.version / name).stat().st_size for name in files}
         new_bytes = sum(p.stat().st_size for p in self._new_files)
@@ -271,61 +296,134 @@ class ParquetWriter(StoreWriter):
                 os.fsync(handle.fileno())
 
     def abort(self) -> None:
-        if self._writer is not None:
-            with contextlib.suppress(Exception):  # the run already failed; cleanup must go on
-                self._writer.close()
-            self._writer = None
+        for lane in self._lanes:
+            lane.discard()  # waits for its encoding thread: nothing may write into the version while it is removed
         shutil.rmtree(self.version, ignore_errors=True)
 
     def _flush(self, *, final: bool) -> None:
-        """Write full row groups from the buffer; with ``final``, write whatever is left too.
+        """Hand full row groups from the buffer to the lanes in turn; with ``final``, whatever is left too.
 
         A row group is ``row_group_rows`` rows (fewer when ``row_group_bytes`` is reached
-        first, or a file ends at ``file_rows``); rows beyond it stay buffered for the
-        next one, so input batch sizes never leak into the output layout. Slicing and
-        ``from_batches`` are zero-copy: the only copy is the encoder's.
+        first, or the lane's file ends at ``file_rows``); rows beyond it stay buffered for
+        the next one, so input batch sizes never leak into the output layout. Slicing and
+        ``from_batches`` are zero-copy: the only copy is the encoder's. A lane takes a row
+        group only once it has encoded its previous one, so at most one row group per lane
+        is in memory beside the buffer.
         """
         target = self.config.row_group_rows
         with store_errors(self.entity_dir, "write"):
             while self._buffer and (
                 final or self._buffered_rows >= target or self._buffered_bytes >= self.config.row_group_bytes
             ):
-                if self._writer is None:
-                    self._open_file()
-                assert self._writer is not None
-                take = min(target, self.config.file_rows - self._file_rows, self._buffered_rows)
+                lane = self._lanes[self._turn]
+                self._turn = (self._turn + 1) % len(self._lanes)
+                if lane.writer is None:
+                    self._open_file(lane)
+                writer = lane.writer
+                assert writer is not None
+                take = min(target, self.config.file_rows - lane.rows, self._buffered_rows)
                 table = pa.Table.from_batches(self._buffer, schema=self.schema)
-                self._writer.write_table(table.slice(0, take), row_group_size=take)
-                self._file_rows += take
+                tasks = [functools.partial(writer.write_table, table.slice(0, take), row_group_size=take)]
+                lane.rows += take
+                if lane.rows >= self.config.file_rows:
+                    tasks.append(self._detach(lane))  # the file is full: the same lane task closes it
+                lane.run(*tasks)
                 rest = [batch for batch in table.slice(take).to_batches() if batch.num_rows]
                 left = self._buffered_rows - take
                 self._buffered_bytes = self._buffered_bytes * left // self._buffered_rows if left else 0
                 self._buffer, self._buffered_rows = rest, left
-                del table
-                if self._file_rows >= self.config.file_rows:
-                    self._close_file()
+                del table, tasks
 
-    def _open_file(self) -> None:
+    def _open_file(self, lane: _Lane) -> None:
         path = self.version / f"part-{self.run_id}-{len(self._new_files):05d}.parquet"
         compression = None if self.config.compression == "none" else self.config.compression
         assert self.schema is not None
-        self._writer = pq.ParquetWriter(
+        lane.wait()  # its previous file's close: one task at a time per lane
+        lane.writer = pq.ParquetWriter(
             path,
             self.schema,
             compression=compression,
             compression_level=self.config.compression_level,
             use_dictionary=dictionary_columns(self.schema, self.config.dictionary),
         )
+        lane.path = path
+        lane.rows = 0
         self._new_files.append(path)
-        self._file_rows = 0
 
-    def _close_file(self) -> None:
-        if self._writer is None:
-            return
-        self._writer.close()
-        self._writer = None
-        with open(self._new_files[-1], "rb") as handle:
-            os.fsync(handle.fileno())
+    def _close_file(self, lane: _Lane) -> None:
+        if lane.writer is not None:
+            lane.run(self._detach(lane))
+
+    def _detach(self, lane: _Lane) -> Callable[[], None]:
+        """Take the lane's open file off it; the returned task closes it (footer, then fsync) on the lane's thread."""
+        writer, path = lane.writer, lane.path
+        assert writer is not None and path is not None
+        lane.writer, lane.path, lane.closing = None, None, writer
+
+        def close() -> None:
+            writer.close()
+            lane.closing = None
+            with open(path, "rb") as handle:
+                os.fsync(handle.fileno())
+
+        return close
+
+
+class _Lane:
+    """One output file at a time, encoded on its own thread when the writer has several lanes.
+
+    A lane holds at most one task (a row group to encode, or its file's close): ``run``
+    first waits for the previous one, and raises its error (ENOSPC, EFBIG ...) in the
+    writer's thread, where ``store_errors`` turns it into a ``StoreError``. With one lane
+    there is no thread: tasks run at once on the writer's thread, as they always did.
+    """
+
+    def __init__(self, *, threaded: bool, name: str) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name) if threaded else None
+        self._pending: Future[None] | None = None
+        self.writer: pq.ParquetWriter | None = None
+        self.path: Path | None = None
+        self.rows = 0  # rows handed to the open file
+        self.closing: pq.ParquetWriter | None = None  # a full file whose close is queued behind its last row group
+
+    def run(self, *tasks: Callable[[], None]) -> None:
+        """Run ``tasks`` one after the other, on the lane's thread once its previous task is done."""
+        self.wait()
+        if self._executor is None:
+            _run_all(tasks)
+        else:
+            self._pending = self._executor.submit(_run_all, tasks)
+
+    def wait(self) -> None:
+        """Wait for the pending task; its error is raised here, once."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def finish(self) -> None:
+        """Wait for the last task and stop the thread (the commit's end)."""
+        try:
+            self.wait()
+        finally:
+            if self._executor is not None:
+                self._executor.shutdown(wait=True)
+
+    def discard(self) -> None:
+        """Wait for the running task, close the open file and stop the thread, ignoring errors: the run already failed."""
+        with contextlib.suppress(Exception):
+            self.wait()
+        for writer in (self.writer, self.closing):
+            if writer is not None:
+                with contextlib.suppress(Exception):
+                    writer.close()
+        self.writer = self.closing = None
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+
+
+def _run_all(tasks: tuple[Callable[[], None], ...]) -> None:
+    for task in tasks:
+        task()
 
 
 def dictionary_columns(schema: pa.Schema, mode: str) -> bool | list[str]:
