@@ -67,6 +67,7 @@ class Method:
     kind: str  # "pyarrow" | "polars" | "hygge"
     batch_size: int | None = None
     queue_size: int | None = None
+    parallel_files: int = 1  # the store's parallel_files (files encoded at once)
 
 
 METHODS = [
@@ -76,6 +77,7 @@ METHODS = [
     Method("hygge b=250k q=4", "hygge", 250_000, 4),
     Method("hygge b=1M q=1", "hygge", 1_000_000, 1),
     Method("hygge b=1M q=4", "hygge", 1_000_000, 4),
+    Method("hygge lanes=2", "hygge", 100_000, 4, 2),  # the defaults with parallel_files: 2
 ]
 DEFAULT_HYGGE = METHODS[2]
 
@@ -197,7 +199,7 @@ def copy_polars(source: Path, target: Path) -> int:
     return pl.scan_parquet(target / "part-0.parquet").select(pl.len()).collect().item()
 
 
-def copy_hygge(source: Path, target: Path, batch_size: int, queue_size: int) -> int:
+def copy_hygge(source: Path, target: Path, batch_size: int, queue_size: int, parallel_files: int) -> int:
     """Through the library API, exactly as a user's project would run it (planning, flow, atomic publish)."""
     from hygge_core import load_project, run_entity
 
@@ -210,7 +212,7 @@ def copy_hygge(source: Path, target: Path, batch_size: int, queue_size: int) -> 
             flows:
               copy:
                 home: {{type: parquet, path: {json.dumps(str(source))}, batch_size: {batch_size}}}
-                store: {{type: parquet, path: {json.dumps(str(target / "entity"))}}}
+                store: {{type: parquet, path: {json.dumps(str(target / "entity"))}, parallel_files: {parallel_files}}}
                 queue_size: {queue_size}
             """
         ),
@@ -221,7 +223,7 @@ def copy_hygge(source: Path, target: Path, batch_size: int, queue_size: int) -> 
 
 
 def child_main(argv: list[str]) -> None:
-    """``_child KIND SOURCE TARGET [BATCH QUEUE]``: do one copy, print one JSON line."""
+    """``_child KIND SOURCE TARGET [BATCH QUEUE LANES]``: do one copy, print one JSON line."""
     kind, source, target = argv[0], Path(argv[1]), Path(argv[2])
     if kind == "generate":  # ``_child generate SCRATCH SCHEMA:ROWS``: make an input, print its path
         print(input_file(source, *_parse_case(argv[2])))
@@ -239,7 +241,7 @@ def child_main(argv: list[str]) -> None:
     elif kind == "polars":
         rows = copy_polars(source, target)
     else:
-        rows = copy_hygge(source, target, int(argv[3]), int(argv[4]))
+        rows = copy_hygge(source, target, int(argv[3]), int(argv[4]), int(argv[5]))
     seconds, copy_cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     print(json.dumps({"rows": rows, "seconds": seconds, "copy_cpu_seconds": copy_cpu_seconds}))
 
@@ -267,7 +269,7 @@ def run_child(method: Method, source: Path, work: Path) -> dict[str, Any]:
     target.mkdir(parents=True)
     command = [sys.executable, str(Path(__file__).resolve()), "_child", method.kind, str(source), str(target)]
     if method.kind == "hygge":
-        command += [str(method.batch_size), str(method.queue_size)]
+        command += [str(method.batch_size), str(method.queue_size), str(method.parallel_files)]
     try:
         with tempfile.TemporaryFile(mode="w+") as errors:  # a file, not a pipe: a chatty child cannot block
             process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, text=True)
