@@ -96,12 +96,12 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="hygge-bench-volume-", dir=args.scratch or single.parent.parent))
     try:
         rows = pq.ParquetFile(single).metadata.num_rows
-        small, large = work / "home10", work / "home100"
-        small.mkdir()
-        large.mkdir()
-        os.link(single, small / "part-00.parquet")
+        small, large = work / "home10", work / "home100"  # the entity is <home>/entity
+        (small / "entity").mkdir(parents=True)
+        (large / "entity").mkdir(parents=True)
+        os.link(single, small / "entity" / "part-00.parquet")
         for copy in range(COPIES):
-            os.link(single, large / f"part-{copy:02d}.parquet")
+            os.link(single, large / "entity" / f"part-{copy:02d}.parquet")
         approaches = [
             approach(work, folder, count, lanes)
             for lanes in args.parallel_files

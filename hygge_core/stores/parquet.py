@@ -58,8 +58,8 @@ class ParquetStoreConfig(FolderPerEntity, StoreConfig):
         default=1,
         description=(
             "files written at once, each encoded on its own thread (auto: one per usable core); row groups are dealt "
-            "to them in turn, so an entity of N or more row groups gets at least N files and up to N row groups more "
-            "in memory; an entity of one row group still gets one file"
+            "to them in turn, so an entity of N or more row groups gets at least N files and up to N row groups are in "
+            "memory instead of one; an entity of one row group still gets one file"
         ),
     )
 
@@ -306,9 +306,9 @@ class ParquetWriter(StoreWriter):
         A row group is ``row_group_rows`` rows (fewer when ``row_group_bytes`` is reached
         first, or the lane's file ends at ``file_rows``); rows beyond it stay buffered for
         the next one, so input batch sizes never leak into the output layout. Slicing and
-        ``from_batches`` are zero-copy: the only copy is the encoder's. A lane takes a row
-        group only once it has encoded its previous one, so at most one row group per lane
-        is in memory beside the buffer.
+        ``from_batches`` are zero-copy: the only copy is the encoder's. Before buffering the
+        next row group the writer waits for the lane that will take it, so with N lanes at
+        most N row groups are in memory (N - 1 encoding, one buffering), as one is today.
         """
         target = self.config.row_group_rows
         with store_errors(self.entity_dir, "write"):
@@ -333,6 +333,8 @@ class ParquetWriter(StoreWriter):
                 self._buffered_bytes = self._buffered_bytes * left // self._buffered_rows if left else 0
                 self._buffer, self._buffered_rows = rest, left
                 del table, tasks
+                # The next lane must be free before the next row group is buffered: N row groups in memory, not N + 1.
+                self._lanes[self._turn].wait()
 
     def _open_file(self, lane: _Lane) -> None:
         path = self.version / f"part-{self.run_id}-{len(self._new_files):05d}.parquet"
