@@ -20,11 +20,11 @@ import shutil
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Literal
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from hygge_core import publish, schema_change
 from hygge_core.config import RunType
@@ -54,7 +54,7 @@ class ParquetStoreConfig(FolderPerEntity, StoreConfig):
         default="strings",
         description="which columns are dictionary-encoded: text and binary ones (default), every column, or none",
     )
-    parallel_files: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
+    parallel_files: int | Literal["auto"] = Field(
         default=1,
         description=(
             "files written at once, each encoded on its own thread (auto: one per usable core); row groups are dealt "
@@ -62,6 +62,13 @@ class ParquetStoreConfig(FolderPerEntity, StoreConfig):
             "memory instead of one; an entity of one row group still gets one file"
         ),
     )
+
+    @field_validator("parallel_files")
+    @classmethod
+    def _at_least_one_file(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value < 1:
+            raise ValueError("must be at least 1 (or auto)")
+        return value
 
     def describe(self) -> str:
         return f"parquet folder {self.path}"
