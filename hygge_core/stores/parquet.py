@@ -418,7 +418,13 @@ class _Lane:
                 self._executor.shutdown(wait=True)
 
     def discard(self) -> None:
-        """Wait for the running task, close the open file and stop the thread, ignoring errors: the run already failed."""
+        """Stop the thread once its running task ends, then close the open files, ignoring errors: the run already failed.
+
+        Stopping comes first, also when an interrupt left ``wait`` before its task ended: no file
+        may be closed while the thread still writes it, nor the version removed under it.
+        """
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
         with contextlib.suppress(Exception):
             self.wait()
         for writer in (self.writer, self.closing):
@@ -426,8 +432,6 @@ class _Lane:
                 with contextlib.suppress(Exception):
                     writer.close()
         self.writer = self.closing = None
-        if self._executor is not None:
-            self._executor.shutdown(wait=True)
 
 
 def _run_all(tasks: tuple[Callable[[], None], ...]) -> None:
