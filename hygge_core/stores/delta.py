@@ -71,6 +71,11 @@ log = get_logger("store.delta")
 STATE_KEY = "hygge"
 STAGING_PREFIX = "hygge-run-"
 SEQUENCE_COLUMN = "__hygge_seq"
+# delta-rs buffers batches ahead of its writer by count, so its memory follows the size of the batches it is
+# fed: writing 10M rows of a 10-column table fed 100k-row batches peaked at ~530 MiB, fed 8,192-row slices of
+# the same batches at ~400 MiB, at the same speed (docs/benchmarks.md, "Parquet to Delta"). So batches are
+# handed to delta-rs as zero-copy slices of at most this many rows.
+HANDOFF_ROWS = 8192
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
@@ -366,17 +371,20 @@ class DeltaWriter(StoreWriter):
             self._start(data.schema)
         assert self.schema is not None and self._pipe is not None
         data = conform(data, self.schema)
-        for batch in data.to_batches() if isinstance(data, pa.Table) else [data]:
-            if batch.num_rows == 0:
-                continue
-            if self.merge_keys:
-                import polars as pl
+        for whole in data.to_batches() if isinstance(data, pa.Table) else [data]:
+            for offset in range(0, whole.num_rows, HANDOFF_ROWS):
+                self._hand_over(whole.slice(offset, HANDOFF_ROWS))
 
-                sequence = pl.int_range(self._rows, self._rows + batch.num_rows, dtype=pl.Int64, eager=True).to_arrow()
-                batch = pa.RecordBatch.from_arrays([*batch.columns, sequence], schema=self._staged_schema)
-            self._rows += batch.num_rows
-            if not self._pipe.put(batch):
-                self._raise_staging_error()
+    def _hand_over(self, batch: pa.RecordBatch) -> None:
+        assert self._pipe is not None
+        if self.merge_keys:
+            import polars as pl
+
+            sequence = pl.int_range(self._rows, self._rows + batch.num_rows, dtype=pl.Int64, eager=True).to_arrow()
+            batch = pa.RecordBatch.from_arrays([*batch.columns, sequence], schema=self._staged_schema)
+        self._rows += batch.num_rows
+        if not self._pipe.put(batch):
+            self._raise_staging_error()
 
     def _start(self, schema: pa.Schema) -> None:
         """Check the schema against the table, then start delta-rs writing the staging table on its own thread."""

@@ -282,3 +282,26 @@ def test_hygge_init_delta_examples_run_and_load_once_uncommented(tmp_path: Path,
     }
     assert store.merge_keys == ["Id"]
     assert secret not in plan.store.describe() + repr(plan.store)
+
+
+def test_delta_rs_is_fed_bounded_slices_and_the_table_is_exact(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """delta-rs buffers batches by count, so its memory follows their size: hygge hands it slices of HANDOFF_ROWS."""
+    from hygge_core.stores import delta as delta_store
+
+    handed: list[int] = []
+    put = delta_store._Pipe.put
+
+    def recording_put(self: delta_store._Pipe, item: object) -> bool:
+        if isinstance(item, pa.RecordBatch):
+            handed.append(item.num_rows)
+        return put(self, item)
+
+    monkeypatch.setattr(delta_store._Pipe, "put", recording_put)
+    lake = Lake(name="local", root=str(tmp_path / "lake"))
+    project = write_project(tmp_path / "project", project_yaml(lake).replace("batch_size: 100", "batch_size: 100000"))
+    rows = make_table(range(3 * delta_store.HANDOFF_ROWS + 5), "sliced")
+    write_source(project / "home" / "items" / "a.parquet", rows, row_group_rows=len(rows))  # the home reads one batch
+    assert hygge_core.run_entity(hygge_core.load_project(project).entity("files/items")).rows == len(rows)
+
+    assert handed == [delta_store.HANDOFF_ROWS] * 3 + [5]
+    assert read_delta(lake, lake.uri("items")).equals(rows)
