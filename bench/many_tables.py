@@ -18,7 +18,11 @@ one whole process measured by bench/proctree.py (wall seconds, peak PSS summed o
 * ``floor``: a no-op Dagster ``multi_asset`` with the same N asset keys, each emitting a
   materialisation with hygge's metadata entries and the three check results hygge emits for a full
   drop (row_count, schema_drift, not_empty), through ``dagster asset materialize``: what Dagster's
-  bookkeeping alone costs on the same kind of instance (SQLite under ``DAGSTER_HOME``).
+  bookkeeping alone costs on Dagster's default SQLite instance under ``DAGSTER_HOME``;
+* ``floor_hygge``: the same no-op asset on the instance settings hygge writes into a new project's
+  ``.dagster/dagster.yaml`` (hygge's event log storage, ``hygge_dagster/event_log_storage.py``).
+
+The hygge approaches run on a ``.dagster`` with the settings hygge writes for a new project.
 
 Every run starts from nothing: outputs, the Dagster home and dlt's pipeline folder are removed first,
 and the outputs are verified after (every table's 1,000 rows in Parquet). The server and the scratch
@@ -40,10 +44,12 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import sidebyside
 
+from hygge_cli.instance import SETTINGS as HYGGE_DAGSTER_YAML
+
 REPO = Path(__file__).resolve().parent.parent
 ROWS = 1_000
-APPROACHES = ("hygge_start", "hygge_start_entity", "dagster_cli", "dlt", "floor")
-DAGSTER_YAML = "telemetry:\n  enabled: false\n"
+APPROACHES = ("hygge_start", "hygge_start_entity", "dagster_cli", "dlt", "floor", "floor_hygge")
+DAGSTER_DEFAULT_YAML = "telemetry:\n  enabled: false\n"
 
 TABLE_SQL = """
 create table bench.t_{i:04d} (id integer primary key, label text not null, amount numeric(12,2), created_at timestamp, flag boolean);
@@ -139,10 +145,10 @@ class ManyTables:
         return folder
 
     @staticmethod
-    def fresh_dagster_home(folder: Path) -> None:
+    def fresh_dagster_home(folder: Path, settings: str = HYGGE_DAGSTER_YAML) -> None:
         shutil.rmtree(folder / ".dagster", ignore_errors=True)
         (folder / ".dagster").mkdir(parents=True)
-        (folder / ".dagster" / "dagster.yaml").write_text(DAGSTER_YAML)
+        (folder / ".dagster" / "dagster.yaml").write_text(settings)
 
     @staticmethod
     def parquet_rows(root: Path, count: int, *, skip_prefix: str = "_") -> int:
@@ -210,10 +216,18 @@ class ManyTables:
         floor = self.work / f"floor_{count}"
 
         def reset_floor() -> None:
-            self.fresh_dagster_home(floor)
+            self.fresh_dagster_home(floor, DAGSTER_DEFAULT_YAML)
 
         def verify_floor() -> int:
             return self.floor_events(floor / ".dagster", count)
+
+        floor_hygge = self.work / f"floor_hygge_{count}"
+
+        def reset_floor_hygge() -> None:
+            self.fresh_dagster_home(floor_hygge)
+
+        def verify_floor_hygge() -> int:
+            return self.floor_events(floor_hygge / ".dagster", count)
 
         url = f"postgresql+psycopg2://{self.server.superuser}:{self.server.password}@127.0.0.1:{self.server.port}/postgres"
         every = [
@@ -267,6 +281,15 @@ class ManyTables:
                 verify_floor,
                 cwd=self.work,
             ),
+            sidebyside.Approach(
+                "floor_hygge",
+                "no-op floor, hygge's instance settings",
+                [str(self.bin / "dagster"), "asset", "materialize", "-f", str(self.work / "floor_defs.py"), "--select", "*"],
+                {**self.base_env, "BENCH_FLOOR_TABLES": str(count), "DAGSTER_HOME": str(floor_hygge / ".dagster")},
+                reset_floor_hygge,
+                verify_floor_hygge,
+                cwd=self.work,
+            ),
         ]
         return [a for a in every if a.name in only]
 
@@ -275,7 +298,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tables", type=int, nargs="+", default=[10, 100, 300])
     parser.add_argument("--reps", type=int, default=3)
-    parser.add_argument("--only", action="append", choices=APPROACHES, help="repeatable; default: all four")
+    parser.add_argument("--only", action="append", choices=APPROACHES, help="repeatable; default: all")
     args = parser.parse_args()
     only = args.only or list(APPROACHES)
     peer = "dlt" if "dlt" in only else only[0]

@@ -38,10 +38,11 @@ import pyarrow.parquet as pq
 import sidebyside
 import tpch
 
+from hygge_cli.instance import SETTINGS as DAGSTER_YAML  # what a new project's .dagster gets
+
 REPO = Path(__file__).resolve().parent.parent
 APPROACHES = ("hygge_start", "hygge_odbc", "dlt", "connectorx")
 DEFAULT_APPROACHES = ["hygge_start", "dlt", "connectorx"]
-DAGSTER_YAML = "telemetry:\n  enabled: false\n"
 
 LINEITEM_DDL = """
 drop table if exists lineitem;

@@ -37,9 +37,10 @@ import pyarrow.parquet as pq
 import sidebyside
 import tpch
 
+from hygge_cli.instance import SETTINGS as DAGSTER_YAML  # what a new project's .dagster gets
+
 TABLES = ["lineitem", "orders"]
 APPROACHES = ("hygge_start", "hygge_start_flow", "in_process", "in_process_lanes", "pyarrow", "polars")
-DAGSTER_YAML = "telemetry:\n  enabled: false\n"
 
 IN_PROCESS = """
 import sys

@@ -26,9 +26,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from dagster import AssetKey, DagsterInstance
-from dagster._core.instance.ref import InstanceRef
+from dagster import AssetKey
 
+from hygge_cli.instance import open_instance
 from hygge_dagster import build_definitions
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -180,7 +180,7 @@ def test_asset_page_shows_table_metadata_and_runs_a_check_alone(tmp_path: Path) 
         "run_coordinator:\n  module: dagster.core.run_coordinator\n  class: DefaultRunCoordinator\n"
     )
     _write_source(project, "a.parquet", range(0, 1000))
-    with DagsterInstance.from_ref(InstanceRef.from_dir(str(dagster_home))) as instance:
+    with open_instance(dagster_home) as instance:
         for file, ids in (("a.parquet", None), ("b.parquet", range(1000, 2000))):
             if ids is not None:
                 _write_source(project, file, ids)

@@ -28,8 +28,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from celery import Celery
-from dagster import AssetKey, DagsterEventType, DagsterInstance, DagsterRunStatus
-from dagster._core.instance.ref import InstanceRef
+from dagster import AssetKey, DagsterEventType, DagsterRunStatus
+
+from hygge_cli.instance import open_instance
 
 pytestmark = pytest.mark.slow
 
@@ -189,7 +190,7 @@ def test_a_project_runs_on_two_celery_workers_with_every_entity_loaded(tmp_path:
     dagster_home.mkdir()
     (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
     # Create the instance's SQLite schema once, before three processes open it at the same time.
-    DagsterInstance.from_ref(InstanceRef.from_dir(str(dagster_home))).dispose()
+    open_instance(dagster_home).dispose()
 
     with redis_server(tmp_path / "redis") as redis_url:
         env = {
@@ -212,7 +213,7 @@ def test_a_project_runs_on_two_celery_workers_with_every_entity_loaded(tmp_path:
             assert run.returncode == 0, f"{run.stdout[-3000:]}\n{run.stderr[-3000:]}\n{logs}"
             worker_of_pid = {pid: worker.name for worker in workers for pid in worker.pids()}
 
-    with DagsterInstance.from_ref(InstanceRef.from_dir(str(dagster_home))) as instance:
+    with open_instance(dagster_home) as instance:
         (record,) = instance.get_runs()
         assert record.status == DagsterRunStatus.SUCCESS
         events = instance.all_logs(record.run_id)

@@ -19,8 +19,9 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from dagster import AssetKey, DagsterInstance
-from dagster._core.instance.ref import InstanceRef
+from dagster import AssetKey
+
+from hygge_cli.instance import open_instance
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -47,7 +48,7 @@ def test_dagster_asset_materialize_cli(sample_project: Path, tmp_path: Path) -> 
     table = pq.read_table(sorted((lake / "orders").glob("*.parquet")))
     assert table.num_rows == 2000
     assert not (lake / "customers").exists()
-    with DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
+    with open_instance(home) as instance:
         (record,) = instance.fetch_materializations(AssetKey(["files_to_lake", "orders"]), limit=10).records
         metadata = record.asset_materialization.metadata
         assert metadata["dagster/row_count"].value == 2000

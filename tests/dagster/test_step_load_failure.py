@@ -15,8 +15,9 @@ from pathlib import Path
 
 import fake_homes  # noqa: F401  (registers the test_memory home here; sitecustomize does it in every child)
 import pytest
-from dagster import DagsterInstance, DagsterRunStatus
+from dagster import DagsterRunStatus
 
+from hygge_cli.instance import open_instance
 from hygge_core import load_project
 from hygge_dagster import apply_pool_limits
 
@@ -45,7 +46,7 @@ def test_a_discovery_that_fails_inside_a_step_fails_the_run(write_project, tmp_p
     home = tmp_path / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    with DagsterInstance.from_config(str(home)) as instance:
+    with open_instance(home) as instance:
         assert apply_pool_limits(instance, load_project(root)) == {"hygge_db": 1}  # as a hygge start before it left it
     marker.unlink()  # that load was only to set the pool; the command's own load is the one that succeeds
     hook = tmp_path / "hook"
@@ -69,7 +70,7 @@ def test_a_discovery_that_fails_inside_a_step_fails_the_run(write_project, tmp_p
     assert done.returncode != 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "the catalog query failed (test: the server went away)" in done.stdout + done.stderr
     assert marker.exists()
-    with DagsterInstance.from_config(str(home)) as instance:
+    with open_instance(home) as instance:
         (run,) = instance.get_runs()
         assert run.status == DagsterRunStatus.FAILURE
         failures = [

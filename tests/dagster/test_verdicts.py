@@ -12,9 +12,10 @@ from pathlib import Path
 import fake_homes  # noqa: F401  (registers the test_memory home and the test_lossy store)
 import pyarrow.parquet as pq
 import pytest
-from dagster import DagsterInstance, instance_for_test
+from dagster import instance_for_test
 
 import hygge_core
+from hygge_cli.instance import open_instance
 from hygge_cli.main import main as hygge_main
 from hygge_dagster import materialize_entities
 
@@ -85,5 +86,5 @@ def test_hygge_start_gives_the_same_verdict(
     assert (finished["g/fine"]["ok"], finished["g/fine"]["error"]) == (True, None)
     summary = next(event for event in events if event["event"] == "run_finished")
     assert (summary["ok"], summary["failed"]) == (False, ["f/lossy"])
-    instance = DagsterInstance.from_config(str(project_root / ".dagster"))
+    instance = open_instance(project_root / ".dagster")
     assert [run.run_id for run in instance.get_runs()] == [summary["run_id"]]  # recorded on the project's instance

@@ -23,7 +23,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 from dagster import AssetKey, DagsterInstance, DagsterRunStatus
-from dagster._core.instance.ref import InstanceRef
+
+from hygge_cli.instance import open_instance
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -173,7 +174,7 @@ def test_readme_dagster_cli_example_runs_on_the_project_instance(project: Path) 
     orders = pq.read_table(sorted((project / "lake" / "orders").glob("*.parquet")))
     assert orders.num_rows == 1000
     assert not (project / "lake" / "customers").exists()  # only the selected asset ran
-    with DagsterInstance.from_ref(InstanceRef.from_dir(str(project / ".dagster"))) as instance:
+    with open_instance(project / ".dagster") as instance:
         (run,) = instance.get_runs()
         assert run.status == DagsterRunStatus.SUCCESS
         (record,) = instance.fetch_materializations(AssetKey(["sample_to_lake", "orders"]), limit=10).records
@@ -220,7 +221,7 @@ def test_a_hygge_start_run_is_re_executed_from_failure_in_the_ui(project: Path) 
     assert "sample_to_lake/orders" in failed.stdout and "FAILED" in failed.stdout
     source.write_bytes(good)
     customers_before = sorted((project / "lake" / "customers").glob("*.parquet"))
-    with DagsterInstance.from_ref(InstanceRef.from_dir(str(project / ".dagster"))) as instance:
+    with open_instance(project / ".dagster") as instance:
         (parent,) = instance.get_runs()
         assert _materialized(instance, parent.run_id) == {"sample_to_lake/customers"}
     with dev_server(project) as server:
@@ -240,7 +241,7 @@ def test_a_hygge_start_run_is_re_executed_from_failure_in_the_ui(project: Path) 
             time.sleep(0.5)
             status = _post(server.port, RUN_QUERY.format(run_id=child_id))["data"]["runOrError"]["status"]
         assert status == "SUCCESS", server.output[-3000:]
-    with DagsterInstance.from_ref(InstanceRef.from_dir(str(project / ".dagster"))) as instance:
+    with open_instance(project / ".dagster") as instance:
         assert _materialized(instance, child_id) == {"sample_to_lake/orders"}
     assert pq.read_table(sorted((project / "lake" / "orders").glob("*.parquet"))).equals(pq.read_table(source))
     assert sorted((project / "lake" / "customers").glob("*.parquet")) == customers_before  # not loaded again

@@ -31,9 +31,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from dagster import DagsterInstance, DagsterRunStatus
+from dagster import DagsterRunStatus
 
 import hygge_core
+from hygge_cli.instance import open_instance
 
 from .cli_support import HYGGE
 from .support import STAGING, make_table, project_yaml, read_entity, snapshot, staging_leftovers, write_project_at, write_source
@@ -133,7 +134,7 @@ def test_a_signal_mid_write_stops_the_run_and_keeps_the_previous_version(
     assert snapshot(entity_dir) == before  # every file of the previous version, state included, byte for byte
     assert read_entity(entity_dir).to_pylist() == old_rows
     assert [row["tag"] for row in old_rows] == [f"old-{i}" for i in range(1000)]
-    with DagsterInstance.from_config(str(dagster_home)) as instance:
+    with open_instance(dagster_home) as instance:
         runs = instance.get_runs()
         assert len(runs) == 1
         assert runs[0].status in (DagsterRunStatus.CANCELED, DagsterRunStatus.FAILURE), runs[0].status
@@ -277,5 +278,5 @@ def test_a_signal_stops_a_run_whose_source_has_stalled(
     assert "files/items: interrupted: previous version kept" in out
     assert snapshot(entity_dir) == before
     assert staging_leftovers(entity_dir) == []
-    with DagsterInstance.from_config(str(dagster_home)) as instance:
+    with open_instance(dagster_home) as instance:
         assert [run.status for run in instance.get_runs()] in ([DagsterRunStatus.CANCELED], [DagsterRunStatus.FAILURE])

@@ -14,6 +14,7 @@ import pytest
 from dagster import AssetKey, DagsterInstance, TimeWindowPartitionsDefinition
 
 import hygge_core
+from hygge_cli.instance import open_instance
 from hygge_core.config import TimePartitionsConfig
 from hygge_core.errors import ConfigError
 from hygge_core.time_partitions import window_for
@@ -226,7 +227,7 @@ def test_hygge_start_loads_the_named_partition_or_the_latest(pgdb, pg_project):
     assert done.returncode == 0, done.stdout + done.stderr
     assert (ids(root, "solo"), ids(root, "whole")) == ([], list(range(1, 13)))
     latest = {(moment - dt.timedelta(days=1)).strftime("%Y-%m-%d") for moment in (before, dt.datetime.now(dt.UTC))}
-    with DagsterInstance.from_config(str(root / ".dagster")) as instance:
+    with open_instance(root / ".dagster") as instance:
         solo = instance.get_latest_materialization_event(AssetKey(["solo", "solo"])).asset_materialization
         events = instance.get_latest_materialization_event(AssetKey(["db", "events"])).asset_materialization
     assert solo.partition in latest and events.partition == "2024-01-02"
