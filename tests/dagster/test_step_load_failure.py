@@ -27,12 +27,15 @@ HERE = Path(__file__).resolve().parent
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.parametrize("step", ["entity", "flow"])
-def test_a_discovery_that_fails_inside_a_step_fails_the_run(write_project, tmp_path: Path, step: str) -> None:
+# A one-step run executes in the run's own process (which loaded the project already) unless the project
+# names its executor: the shared step is forced into a step process here.
+@pytest.mark.parametrize("dagster", ["{step: entity}", "{step: flow, executor: multiprocess}"])
+def test_a_discovery_that_fails_inside_a_step_fails_the_run(write_project, tmp_path: Path, dagster: str) -> None:
     marker = tmp_path / "catalog.once"
     root = write_project(
         f"""
         name: dead_catalog
+        dagster: {dagster}
         connections:
           db: {{type: postgres, server: localhost, database: nothing, pool_size: 1}}
         flows:
@@ -40,7 +43,6 @@ def test_a_discovery_that_fails_inside_a_step_fails_the_run(write_project, tmp_p
             home: {{type: test_memory, connection: db, rows: 10, catalog: [a, b, c], catalog_once_marker: {marker}}}
             store: {{type: parquet, path: lake}}
             entities: {{include: ["*"]}}
-            dagster: {{step: {step}}}
         """
     )
     home = tmp_path / "dagster_home"
