@@ -98,19 +98,18 @@ def _models_in(annotation: Any) -> list[type[BaseModel]]:
 
 
 def _type_text(annotation: Any) -> str:
+    return f"`{_plain_type(annotation)}`".replace("`Literal[", "one of `[")
+
+
+def _plain_type(annotation: Any) -> str:
+    """A type as the reference prints it; ``Annotated[X, ...]`` is printed as ``X`` (a ``Duration`` as ``duration``)."""
+    if typing.get_origin(annotation) is typing.Annotated:
+        return _plain_type(typing.get_args(annotation)[0])
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        return " or ".join(_plain_type(arg) for arg in typing.get_args(annotation))
     text = repr(annotation) if not isinstance(annotation, type) else annotation.__name__
-    optional = re.fullmatch(r"typing\.Optional\[(.*)\]", text)
-    if optional:
-        text = f"{optional[1]} | None"
     text = text.replace("typing.", "").replace("datetime.timedelta", "duration").replace("pydantic.types.", "")
-    text = (
-        re.sub(r"hygge_core(\.\w+)*\.", "", text).replace("NoneType", "None").replace("|", "or").replace("timedelta", "duration")
-    )
-    if typing.get_origin(annotation) is typing.Annotated or "Annotated" in text:
-        text = "duration"
-    if isinstance(annotation, types.UnionType) and "Annotated" in repr(annotation):
-        text = "duration or None"
-    return f"`{text}`".replace("`Literal[", "one of `[")
+    return re.sub(r"hygge_core(\.\w+)*\.", "", text).replace("NoneType", "None").replace(" | ", " or ").replace("timedelta", "duration")
 
 
 def _default_text(field: Any) -> str:
