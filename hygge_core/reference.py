@@ -109,7 +109,12 @@ def _plain_type(annotation: Any) -> str:
         return " or ".join(_plain_type(arg) for arg in typing.get_args(annotation))
     text = repr(annotation) if not isinstance(annotation, type) else annotation.__name__
     text = text.replace("typing.", "").replace("datetime.timedelta", "duration").replace("pydantic.types.", "")
-    return re.sub(r"hygge_core(\.\w+)*\.", "", text).replace("NoneType", "None").replace(" | ", " or ").replace("timedelta", "duration")
+    return (
+        re.sub(r"hygge_core(\.\w+)*\.", "", text)
+        .replace("NoneType", "None")
+        .replace(" | ", " or ")
+        .replace("timedelta", "duration")
+    )
 
 
 def _default_text(field: Any) -> str:

@@ -52,7 +52,7 @@ def test_one_step_runs_in_the_run_process_unless_the_project_names_its_executor(
     one = materialize(sample_project, home, "files_to_lake/orders")
     in_process = [m for m in one if re.match(r"Executing steps in process \(pid: \d+\)", m)]
     multiprocess = [m for m in one if "multiprocess executor" in m]
-    assert (multiprocess if named else in_process), one
+    assert multiprocess if named else in_process, one
     assert not (in_process if named else multiprocess), one
 
     two = materialize(sample_project, home, "files_to_lake/orders,files_to_lake/products")
