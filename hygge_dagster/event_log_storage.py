@@ -14,6 +14,8 @@ storage read them unchanged. Two things keep it safe:
 - Dagster's webserver follows a running run by watching ``<run>.db`` for writes. An open connection
   writes to ``<run>.db-wal`` only, so after each transaction on a run's database a passive checkpoint
   copies the new pages into ``<run>.db``, which is what the close used to do.
+- ``store_event_batch`` (what Dagster calls for a run's planned events when ``DAGSTER_EVENT_BATCH_SIZE`` is
+  set, as ``hygge start`` sets it) writes the batch in one transaction per database, all or nothing.
 - An SQLite connection must not be used, or closed, in a process forked from its owner: engines are kept
   per process id, and a forked child forgets the inherited ones without closing them (SQLAlchemy's
   ``dispose(close=False)``).
@@ -27,13 +29,13 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import yaml
-from dagster import DagsterInvariantViolationError, Field, StringSource
+from dagster import DagsterInvariantViolationError, EventLogEntry, Field, StringSource
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
     INDEX_SHARD_NAME,
     SQLITE_BUSY_TIMEOUT_SECONDS,
@@ -56,6 +58,7 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         self._dagster_home = dagster_home
         self._engines: OrderedDict[str, Engine] = OrderedDict()
         self._engines_pid = os.getpid()
+        self._batch: dict[str, Connection] | None = None
         super().__init__(base_dir=os.path.join(dagster_home, "history", "runs"), inst_data=inst_data)
         # Re-entrant: Dagster may ask ``has_table`` while one of its own connections is open in this thread.
         self._db_lock = threading.RLock()  # type: ignore[assignment]
@@ -114,12 +117,39 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
             if shard not in self._initialized_dbs:
                 self._initdb(engine)
                 self._initialized_dbs.add(shard)
+            if self._batch is not None:
+                connection = self._batch.get(shard)
+                if connection is None:
+                    connection = self._batch[shard] = engine.connect()
+                    connection.begin()
+                yield connection
+                return
             with engine.connect() as connection:
                 with connection.begin():
                     yield connection
                 if shard != INDEX_SHARD_NAME:
                     # Watchers of a running run (the webserver) follow writes to <run>.db, not to its WAL.
                     connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+
+    def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
+        """Every event of the batch in one transaction per database (Dagster batches a run's planned events)."""
+        with self._db_lock:
+            self._batch = {}
+            try:
+                for event in events:
+                    self.store_event(event)
+                for connection in self._batch.values():
+                    connection.commit()
+            except BaseException:
+                for connection in self._batch.values():
+                    connection.rollback()
+                raise
+            finally:
+                batch, self._batch = self._batch, None
+                for shard, connection in batch.items():
+                    if shard != INDEX_SHARD_NAME:
+                        connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+                    connection.close()
 
     def has_table(self, table_name: str) -> bool:
         with self._connect(INDEX_SHARD_NAME) as connection:

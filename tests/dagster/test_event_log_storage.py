@@ -147,3 +147,25 @@ def test_old_run_databases_are_closed_as_newer_ones_open(home: Path) -> None:
             storage.store_event(message(f"run-{number}", f"event {number}"))
         assert len(storage._engines) <= 8 and "index" in storage._engines
         assert messages(storage, "run-0") == ["event 0"]
+
+
+def test_a_batch_is_stored_whole_or_not_at_all(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with open_instance(home) as instance:
+        storage = instance.event_log_storage
+        storage.store_event_batch([message("batched", text) for text in ("one", "two", "three")])
+        assert messages(storage, "batched") == ["one", "two", "three"]
+
+        store_event = PooledSqliteEventLogStorage.store_event
+
+        def failing_on_y(self: PooledSqliteEventLogStorage, event: EventLogEntry) -> None:
+            if event.user_message == "y":
+                raise RuntimeError("disk trouble")
+            store_event(self, event)
+
+        monkeypatch.setattr(PooledSqliteEventLogStorage, "store_event", failing_on_y)
+        with pytest.raises(RuntimeError, match="disk trouble"):
+            storage.store_event_batch([message("batched", text) for text in ("x", "y", "z")])
+        monkeypatch.undo()
+        assert messages(storage, "batched") == ["one", "two", "three"]  # "x" was rolled back with the batch
+        storage.store_event(message("batched", "after"))
+        assert messages(SqliteEventLogStorage(str(home / "history" / "runs")), "batched") == ["one", "two", "three", "after"]
