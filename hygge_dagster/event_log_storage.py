@@ -55,7 +55,6 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
     """``SqliteEventLogStorage`` with an engine and an open connection per database, per process."""
 
     def __init__(self, dagster_home: str, inst_data: ConfigurableClassData | None = None) -> None:
-        self._dagster_home = dagster_home
         self._engines: OrderedDict[str, Engine] = OrderedDict()
         self._engines_pid = os.getpid()
         self._batch: dict[str, Connection] | None = None
@@ -127,9 +126,7 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
             with engine.connect() as connection:
                 with connection.begin():
                     yield connection
-                if shard != INDEX_SHARD_NAME:
-                    # Watchers of a running run (the webserver) follow writes to <run>.db, not to its WAL.
-                    connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+                _reach_the_run_file(connection, shard)
 
     def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
         """Every event of the batch in one transaction per database (Dagster batches a run's planned events)."""
@@ -147,8 +144,7 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
             finally:
                 batch, self._batch = self._batch, None
                 for shard, connection in batch.items():
-                    if shard != INDEX_SHARD_NAME:
-                        connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+                    _reach_the_run_file(connection, shard)
                     connection.close()
 
     def has_table(self, table_name: str) -> bool:
@@ -162,6 +158,12 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
     def dispose(self) -> None:
         self._dispose_engines()
         super().dispose()
+
+
+def _reach_the_run_file(connection: Connection, shard: str) -> None:
+    """Copy a run database's new pages from its WAL into ``<run>.db``, the file the webserver's watcher follows."""
+    if shard != INDEX_SHARD_NAME:
+        connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
 
 
 def bound_to_home(home: Path) -> dict[str, Any]:
