@@ -12,7 +12,8 @@ and rotated between reps. Peak memory is PSS summed over the method's process tr
 sampled from /proc. The server, not the client, bounds the absolute figures: compare
 the ratios, not the rows per second, with a real SQL Server.
 
-throughput: one mixed table through hygge, raw arrow-odbc and pyodbc (above).
+throughput: one mixed table through hygge (a SQL login, and an Azure AD token login read through
+    mssql-python and through pyodbc), raw arrow-odbc and pyodbc (above), with each client's CPU time.
 reuse: N small tables through one flow (``run_project``, one entity at a time), once with a
     pooled connection (pool_size 2) and once with ``max_lifetime: 0s`` so every entity opens
     and closes its own connection. The connection overhead is timed in the process around
@@ -42,6 +43,7 @@ sys.path.insert(0, str(REPO))
 import proctree  # noqa: E402  (bench/, the script's own folder)
 
 USER, PASSWORD = "bench", "Bench-Pw-1"
+TOKEN = "eyJ0eXAiOiJKV1QifQ.bench-token.signature"  # the Azure AD token the test server accepts (FEDAUTH)
 DECLARED = {
     "id": "bigint",
     "qty": "int",
@@ -62,6 +64,20 @@ rows = 0
 if method == "hygge":
     import hygge_core
     result = hygge_core.run_entity(hygge_core.load_project(os.environ["BENCH_PROJECT"]).entity("bench/mixed"))
+    rows = result.rows
+elif method.startswith("hygge_token_"):
+    # An Azure AD token login (auth: azure_ad) with a fixed token the test server accepts, no Azure involved.
+    import hygge_core
+    from hygge_core.sql import odbc
+    from hygge_core.sql.auth import AccessToken, TokenSource
+    odbc.token_source_for = lambda _c, label: TokenSource(label, lambda: AccessToken(os.environ["BENCH_TOKEN"], time.time() + 3600))
+    from hygge_core.sql import pool as sql_pool
+    if method == "hygge_token_pyodbc":
+        odbc.drivers.has_mssql_python = lambda: False
+    routes, plain_open = set(), sql_pool.open_connection
+    sql_pool.open_connection = lambda target: routes.add(target.route) or plain_open(target)
+    result = hygge_core.run_entity(hygge_core.load_project(os.environ["BENCH_TOKEN_PROJECT"]).entity("bench/mixed"))
+    assert routes == {method[len("hygge_token_"):]}, routes
     rows = result.rows
 elif method == "arrow_odbc":
     import arrow_odbc, pyarrow.parquet as pq
@@ -125,6 +141,9 @@ if method.startswith(("pooled_", "per_entity_")):
     sql_pool.close_all()
     extra = {"entities": len(result.entities), "acquires": acquires, "releases": releases, "pings": pings, "close": time.perf_counter() - t,
              "opened_total": pool.opened_total, "entity_seconds": [e.seconds for e in result.entities]}
+import resource
+usage = resource.getrusage(resource.RUSAGE_SELF)
+extra["cpu_seconds"] = usage.ru_utime + usage.ru_stime  # the client's own CPU (the server runs in the bench process)
 print(json.dumps({"method": method, "rows": rows, "seconds": time.perf_counter() - started, **extra}))
 """
 
@@ -187,22 +206,31 @@ def throughput(server, work: Path, rows: int, reps: int) -> None:  # type: ignor
         entities: [mixed]
     """)
     )
-    env = {**child_env(server.port), "BENCH_PROJECT": str(project)}
-    methods = ["hygge", "arrow_odbc", "pyodbc"]
+    token_project = work / "project_token"
+    token_project.mkdir()
+    (token_project / "hygge.yml").write_text(
+        (project / "hygge.yml").read_text().replace(f'user: {USER}, password: "${{BENCH_PW}}"', "auth: azure_ad")
+    )
+    env = {**child_env(server.port), "BENCH_PROJECT": str(project), "BENCH_TOKEN_PROJECT": str(token_project)}
+    methods = ["hygge", "hygge_token_mssql_python", "hygge_token_pyodbc", "arrow_odbc", "pyodbc"]
     records: dict[str, list[dict]] = {m: [] for m in methods}
     for rep in range(reps):
-        for method in methods[rep % 3 :] + methods[: rep % 3]:
+        for method in methods[rep % len(methods) :] + methods[: rep % len(methods)]:
             record = run(method, work, env)
             assert record["rows"] == rows, record
             records[method].append(record)
     base = statistics.median(r["seconds"] for r in records["arrow_odbc"])
     print(f"\n{rows:,} rows x 8 mixed columns, {reps} reps, TDS test server (Encrypt=no), median of fresh processes\n")
-    print("| method | seconds (median) | vs raw arrow-odbc | peak PSS MiB (median) |")
-    print("|---|---|---|---|")
+    base_cpu = statistics.median(r["cpu_seconds"] for r in records["arrow_odbc"])
+    print(
+        "| method | seconds (median) | vs raw arrow-odbc | client CPU s (median) | CPU vs raw arrow-odbc | peak PSS MiB (median) |"
+    )
+    print("|---|---|---|---|---|---|")
     for method in methods:
         seconds = statistics.median(r["seconds"] for r in records[method])
+        cpu = statistics.median(r["cpu_seconds"] for r in records[method])
         pss = statistics.median(r["peak_pss_mib"] for r in records[method])
-        print(f"| {method} | {seconds:.2f} | {seconds / base:.2f}x | {pss:.0f} |")
+        print(f"| {method} | {seconds:.2f} | {seconds / base:.2f}x | {cpu:.2f} | {cpu / base_cpu:.2f}x | {pss:.0f} |")
 
 
 ENCRYPTION = {"off": "encrypt: false", "tls": "encrypt: true, trust_server_certificate: true"}
@@ -373,6 +401,7 @@ def child_env(port: int) -> dict[str, str]:
     return {
         **os.environ,
         "BENCH_PW": PASSWORD,
+        "BENCH_TOKEN": TOKEN,
         "BENCH_CS": f"DRIVER={{{shipped_msodbcsql()}}};SERVER=tcp:localhost,{port};DATABASE=hygge;UID={USER};PWD={PASSWORD};Encrypt=no;",
     }
 
@@ -395,7 +424,7 @@ def main() -> None:
         data.mkdir()
         (work / "child.py").write_text(CHILD)
         certificate = generate_certificate(work)  # TLS for the reuse part's encrypted logins
-        with TdsServer(Engine(data), logins={USER: PASSWORD}, certificate=certificate) as server:
+        with TdsServer(Engine(data), logins={USER: PASSWORD}, certificate=certificate, access_token=TOKEN) as server:
             if "throughput" in parts:
                 throughput(server, work, args.rows, args.reps)
             if "reuse" in parts:

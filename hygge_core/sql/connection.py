@@ -1,16 +1,19 @@
 """One open database connection, whichever library opened it, with the few operations hygge needs.
 
 ``ArrowOdbcConnection`` streams results as Arrow record batches straight from
-the driver's buffers (no Python object per value). ``PyodbcConnection`` is the
-route for Azure token logins (pyodbc can pass the token before connecting) and
-converts ``fetchmany`` rows to Arrow with the catalog's schema, so both routes
-produce the same types. Any driver error marks the connection broken, so the
-pool discards it instead of handing it out again.
+the driver's buffers (no Python object per value). ``MssqlPythonConnection`` is the
+route for Azure token logins: Microsoft's mssql-python passes the token before
+connecting and converts results to Arrow in C++. ``PyodbcConnection`` is their
+fallback (``hygge_core.sql.odbc`` says when), converting ``fetchmany`` rows to Arrow.
+Both cast to the catalog's schema, so every route produces the same types. Any
+driver error marks the connection broken, so the pool discards it instead of
+handing it out again.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
@@ -126,7 +129,24 @@ class SqlConnection(ABC):
 
     def _fail(self, exc: BaseException, during: str) -> Exception:
         self.broken = True
-        return classify(exc, self.target.label, during=during, secrets=self.target.secrets)
+        return classify(exc, self.target.label, during=during, secrets=self.target.secrets, state=self._sqlstate(exc))
+
+    def _read_failed(self, exc: BaseException, during: str, options: ReadOptions, started: float) -> Exception:
+        """``_fail`` for a bulk read: a read that ran past ``query_timeout`` says so.
+
+        After the driver's timeout (HYT00), the next fetch reports only "Function sequence error" (HY010),
+        which does not name the cause; the elapsed time does.
+        """
+        timeout = options.query_timeout_seconds
+        if timeout and time.monotonic() - started >= timeout:
+            self.broken = True
+            during = f"{during}, which ran past home.query_timeout ({timeout} s)"
+            return classify(exc, self.target.label, during=during, secrets=self.target.secrets, state="HYT00")
+        return self._fail(exc, during)
+
+    def _sqlstate(self, exc: BaseException) -> str | None:
+        """The SQLSTATE where the driver reports it apart from its message; ``None``: ``classify`` reads the message."""
+        return None
 
 
 class ArrowOdbcConnection(SqlConnection):
@@ -141,6 +161,7 @@ class ArrowOdbcConnection(SqlConnection):
     def read_batches(
         self, query: str, schema: pa.Schema | None, options: ReadOptions, *, during: str, parameters: Sequence[str] | None = None
     ) -> Iterator[pa.RecordBatch]:
+        started = time.monotonic()
         try:
             reader = self._handle.read_arrow_batches(
                 query,
@@ -156,7 +177,7 @@ class ArrowOdbcConnection(SqlConnection):
             )
             yield from reader
         except self._error_type as exc:
-            raise self._fail(exc, during) from None
+            raise self._read_failed(exc, during, options, started) from None
         # Through arrow-odbc, msodbcsql ends a result early and without an error when the connection drops
         # mid-result (shown on the TDS test server); one round trip after the last batch turns that silent
         # truncation into the connection error it is, before anything is published.
@@ -186,10 +207,10 @@ class PyodbcConnection(SqlConnection):
     def read_batches(
         self, query: str, schema: pa.Schema | None, options: ReadOptions, *, during: str, parameters: Sequence[str] | None = None
     ) -> Iterator[pa.RecordBatch]:
+        started = time.monotonic()
         try:
+            self._handle.timeout = options.query_timeout_seconds or 0  # a cursor takes the timeout when it is made
             cursor = self._handle.cursor()
-            if options.query_timeout_seconds:
-                self._handle.timeout = options.query_timeout_seconds
             cursor.execute(query, *(parameters or ()))
             names = [column[0] for column in cursor.description]
             while True:
@@ -205,11 +226,81 @@ class PyodbcConnection(SqlConnection):
                     yield pa.RecordBatch.from_arrays([pa.array(col) for col in columns], names=names)
             cursor.close()
         except self._error_type as exc:
+            raise self._read_failed(exc, during, options, started) from None
+
+    def close(self) -> None:
+        with contextlib.suppress(self._error_type):
+            self._handle.close()
+
+
+class MssqlPythonConnection(SqlConnection):
+    """Microsoft's mssql-python: token logins with Arrow-native reads.
+
+    It holds the GIL while it fetches LOB columns (``nvarchar(max)``, ``varbinary(max)``, ``xml``), so
+    other threads of the process (the other entities of a shared step) pause during those fetches.
+    """
+
+    @staticmethod
+    def _driver() -> ModuleType:
+        return drivers.import_mssql_python()
+
+    @staticmethod
+    def _connect(driver: ModuleType, target: ConnectTarget) -> Any:
+        from hygge_core.sql.auth import SQL_COPT_SS_ACCESS_TOKEN
+
+        attrs = {SQL_COPT_SS_ACCESS_TOKEN: target.token_source.packed()} if target.token_source is not None else None
+        try:
+            return driver.connect(
+                target.connection_string, autocommit=True, timeout=target.login_timeout_seconds, attrs_before=attrs
+            )
+        except driver.exceptions.ConnectionStringParseError as exc:  # names keywords only, never their values
+            raise HomeError(f"{target.label}: mssql-python refuses the connection options: {exc}") from None
+
+    def read_batches(
+        self, query: str, schema: pa.Schema | None, options: ReadOptions, *, during: str, parameters: Sequence[str] | None = None
+    ) -> Iterator[pa.RecordBatch]:
+        started = time.monotonic()
+        try:
+            self._handle.timeout = options.query_timeout_seconds or 0  # a cursor takes the timeout when it is made
+            cursor = self._handle.cursor()
+            cursor.execute(query, *(parameters or ()))
+            for batch in cursor.arrow_reader(batch_size=options.batch_size):
+                yield batch.cast(schema) if schema is not None else batch.cast(narrow_large_types(batch.schema))
+            cursor.close()
+        except self._error_type as exc:
+            raise self._read_failed(exc, during, options, started) from None
+        # The same driver as arrow-odbc's route underneath: prove the result was not cut short silently.
+        self.execute("SELECT 1", during=f"{during} (confirming the result arrived whole)")
+
+    def execute(self, statement: str, *, during: str) -> None:
+        try:
+            cursor = self._handle.cursor()
+            cursor.execute(statement)
+            cursor.close()
+        except self._error_type as exc:
             raise self._fail(exc, during) from None
 
     def close(self) -> None:
         with contextlib.suppress(self._error_type):
             self._handle.close()
+
+    def _sqlstate(self, exc: BaseException) -> str | None:
+        """mssql-python replaces the SQLSTATE by its description ("Communication link failure"): map it back."""
+        return _mssql_python_states().get(exc.driver_error) if isinstance(exc, self._error_type) else None
+
+
+# The SQLSTATEs hygge's classifier acts on (hygge_core.sql.failures): connection, timeout, login and name errors.
+_CLASSIFIED_STATES = ("08001", "08002", "08003", "08004", "08007", "08S01", "HYT00", "HYT01", "40001", "28000")
+_CLASSIFIED_STATES += ("42000", "42S02", "42S22")
+
+
+@functools.cache
+def _mssql_python_states() -> dict[str, str]:
+    """mssql-python's description of each classified SQLSTATE, mapped back to the state (asked of mssql-python)."""
+    from mssql_python.exceptions import sqlstate_to_exception
+
+    found = {state: sqlstate_to_exception(state, "") for state in _CLASSIFIED_STATES}
+    return {exc.driver_error: state for state, exc in found.items() if exc is not None}
 
 
 def open_connection(target: ConnectTarget) -> SqlConnection:
@@ -217,6 +308,8 @@ def open_connection(target: ConnectTarget) -> SqlConnection:
         from hygge_core.sql.native import AdbcPostgresConnection  # imports this module: loaded at the point of use
 
         return AdbcPostgresConnection(target)
+    if target.route == "mssql_python":
+        return MssqlPythonConnection(target)
     if target.route == "pyodbc":
         return PyodbcConnection(target)
     return ArrowOdbcConnection(target)
@@ -226,3 +319,9 @@ def widen_floats(schema: pa.Schema) -> pa.Schema:
     """For query entities (no catalog types): psqlODBC reports float8 as a 17-digit SQL_FLOAT, which
     arrow-odbc reads as float32. Widening every float32 keeps all digits (a ``real`` becomes float64)."""
     return pa.schema([f.with_type(pa.float64()) if f.type == pa.float32() else f for f in schema], metadata=schema.metadata)
+
+
+def narrow_large_types(schema: pa.Schema) -> pa.Schema:
+    """mssql-python fetches text and bytes as ``large_string``/``large_binary``; the other routes as ``string``/``binary``."""
+    narrowed = {pa.large_string(): pa.string(), pa.large_binary(): pa.binary()}
+    return pa.schema([f.with_type(narrowed.get(f.type, f.type)) for f in schema], metadata=schema.metadata)

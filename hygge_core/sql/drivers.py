@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import glob
 import importlib
+import importlib.util
 import os
 import platform
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import ModuleType
 
@@ -43,6 +44,30 @@ def import_pyodbc():  # type: ignore[no-untyped-def]
 def import_arrow_odbc():  # type: ignore[no-untyped-def]
     """arrow-odbc, or a ``HomeError`` that says what is missing."""
     return _import_driver("arrow_odbc", package="arrow-odbc")
+
+
+def import_mssql_python():  # type: ignore[no-untyped-def]
+    """Microsoft's mssql-python (token logins read through its Arrow fetch), or a ``HomeError`` that says what is missing."""
+    return _import_driver("mssql_python", package="mssql-python")
+
+
+def has_mssql_python() -> bool:
+    """Whether mssql-python is installed (the ``mssql`` extra has it); without it token logins read through pyodbc."""
+    return importlib.util.find_spec("mssql_python") is not None
+
+
+def mssql_python_accepts(keywords: Iterable[str]) -> bool:
+    """Whether mssql-python takes every one of these connection-string keywords (it refuses any it does not know).
+
+    mssql-python checks keywords against an allow-list and has no public call to ask it, so this asks its
+    parser; if that private call ever moves, the answer is "no" and token logins read through pyodbc, which
+    takes any keyword (tests/tds/test_types.py pins that the usual keywords are accepted).
+    """
+    try:
+        from mssql_python.connection_string_parser import _ConnectionStringParser
+    except ImportError:
+        return False
+    return all(_ConnectionStringParser.normalize_key(keyword) is not None for keyword in keywords)
 
 
 def import_adbc_postgres():  # type: ignore[no-untyped-def]

@@ -81,13 +81,16 @@ def driver_message(exc: BaseException) -> str:
     return " ".join(part.strip() for part in text.splitlines() if part.strip())
 
 
-def classify(exc: BaseException, label: str, *, during: str, secrets: Iterable[str] = ()) -> HyggeError:
-    """A ``HyggeError`` for ``exc`` naming ``label`` (the server) and what to do; ``during`` says what was attempted."""
+def classify(exc: BaseException, label: str, *, during: str, secrets: Iterable[str] = (), state: str | None = None) -> HyggeError:
+    """A ``HyggeError`` for ``exc`` naming ``label`` (the server) and what to do; ``during`` says what was attempted.
+
+    ``state`` is the SQLSTATE when the driver reports it apart from the message (mssql-python).
+    """
     if isinstance(exc, HyggeError):
         return exc
     raw = str(exc)
     message = redact(driver_message(exc), secrets)
-    state = sqlstate(raw) or ""
+    state = state or sqlstate(raw) or ""
     lowered = raw.lower()
     if any(marker in lowered for marker in _LOGIN_FAILED) or state in {"28000", "28P01"}:
         return HomeError(

@@ -32,7 +32,6 @@ from hygge_core.config import ConnectionConfig
 from hygge_core.errors import ConfigError, HomeError
 from hygge_core.sql import drivers
 from hygge_core.sql.connection import ReadOptions, SqlConnection
-from hygge_core.sql.failures import classify
 from hygge_core.sql.odbc import ConnectTarget
 
 # libpq keywords a connection's `options:` may set under reader: native (TLS, keepalives, naming, routing).
@@ -176,12 +175,9 @@ class AdbcPostgresConnection(SqlConnection):
         with contextlib.suppress(self._error_type):
             self._handle.close()
 
-    def _fail(self, exc: BaseException, during: str) -> Exception:
-        """ADBC keeps the SQLSTATE beside the message; put it where ``classify`` reads it."""
-        self.broken = True
-        state = exc.sqlstate if isinstance(exc, self._error_type) else None  # None on client-side errors
-        described = RuntimeError(f"{exc} (State: {state})" if state else str(exc))
-        return classify(described, self.target.label, during=during, secrets=self.target.secrets)
+    def _sqlstate(self, exc: BaseException) -> str | None:
+        """ADBC keeps the SQLSTATE beside the message (``None`` on client-side errors)."""
+        return exc.sqlstate if isinstance(exc, self._error_type) else None
 
 
 def _query_column(column: pa.Array, field: pa.Field, label: str, during: str) -> pa.Array:

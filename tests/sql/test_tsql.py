@@ -272,7 +272,7 @@ def test_connection_routes_per_auth_mode(any_mssql_driver):
     assert msi.route == "arrow_odbc" and "Authentication=ActiveDirectoryMsi;UID=abc;" in msi.connection_string
     for mode in ("azure_ad", "azure_cli"):
         token = build_target("erp", mssql(auth=mode))
-        assert token.route == "pyodbc" and token.token_source is not None and "PWD" not in token.connection_string
+        assert token.route == "mssql_python" and token.token_source is not None and "PWD" not in token.connection_string
     with pytest.raises(HomeError, match="needs user: and password:"):
         build_target("erp", mssql(auth="sql"))
 

@@ -7,8 +7,12 @@ per session. Microsoft's ODBC Driver 18 comes from the mssql-python-odbc wheel.
 
 from __future__ import annotations
 
+import re
+import signal
+import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -61,6 +65,50 @@ def tds_server(tds_data: Path, certificate: Certificate) -> Iterator[Callable[..
     pool.close_all()
     for server in started:
         server.stop()
+
+
+@dataclass(frozen=True)
+class ServerProcess:
+    """The TDS test server in a process of its own; only its port is known (no stats, no faults)."""
+
+    port: int
+
+
+@pytest.fixture
+def tds_server_process(tds_data: Path, certificate: Certificate) -> Iterator[Callable[[], ServerProcess]]:
+    """Start ``python -m tests.tds_server`` over ``tds_data`` (call after writing the tables); interrupted at the end.
+
+    For drivers that hold the GIL while they wait on the socket (mssql-python fetching LOB columns): with the server
+    in the test's own process, the server thread could never answer them.
+    """
+    started: list[subprocess.Popen[str]] = []
+
+    def start() -> ServerProcess:
+        tds_data.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, "-m", "tests.tds_server", "--port", "0", "--data", str(tds_data)]
+        command += ["--user", USER, "--password", PASSWORD, "--token", TOKEN]
+        command += ["--cert", str(certificate.cert_file), "--key", str(certificate.key_file)]
+        process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        started.append(process)
+        assert process.stdout is not None
+        first_line = process.stdout.readline()
+        found = re.search(r"on 127\.0\.0\.1:(\d+)", first_line)
+        assert found, (
+            f"the TDS test server did not start: {first_line}{process.stdout.read() if process.poll() is not None else ''}"
+        )
+        return ServerProcess(int(found.group(1)))
+
+    yield start
+    from hygge_core.sql import pool
+
+    pool.close_all()
+    for process in started:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 @pytest.fixture

@@ -1,7 +1,8 @@
 """Every SQL Server type of hygge's map, served on the wire with NULLs and edge values, landed value for value.
 
-The Arrow route (SQL login, arrow-odbc) runs through ``hygge start``; the token route (FEDAUTH access token,
-pyodbc rows converted to Arrow) runs in-process with a fixed token, and must land the same table.
+The Arrow route (SQL login, arrow-odbc) runs through ``hygge start``; the token routes (FEDAUTH access token,
+read through mssql-python's Arrow fetch, or pyodbc rows converted to Arrow) run in-process with a fixed token,
+and must land the same table.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from type_cases import served_table
 
 import hygge_core
 from hygge_core.errors import HomeError
-from hygge_core.sql import odbc
+from hygge_core.sql import drivers, odbc, pool
 from hygge_core.sql.auth import AccessToken, TokenSource
 
 
@@ -62,15 +63,34 @@ def project_in_process(tmp_path, port, certificate, home_extra: str, *, mode: st
     return root
 
 
-def test_token_route_lands_the_same_values(tmp_path, types_served, certificate, msodbc, monkeypatch):
+@pytest.mark.parametrize("route", ["mssql_python", "pyodbc"])
+def test_token_route_lands_the_same_values(
+    tmp_path, tds_data, tds_server, tds_server_process, certificate, msodbc, monkeypatch, route
+):
+    """Token logins read through mssql-python's Arrow fetch, or through pyodbc rows when mssql-python is missing.
+
+    mssql-python holds the GIL while it fetches LOB columns, so it reads from a server in a process of its own.
+    """
+    if route == "mssql_python":
+        pytest.importorskip("mssql_python", reason="install hygge[mssql] (the test extra has it) for mssql-python")
+    else:
+        monkeypatch.setattr(drivers, "has_mssql_python", lambda: False)
     monkeypatch.setattr(
         odbc, "token_source_for", lambda _connection, label: TokenSource(label, lambda: AccessToken(TOKEN, time.time() + 3600))
     )
-    root = project_in_process(tmp_path, types_served.port, certificate, LARGE_VALUES, mode="strict", token=True)
+    opened: list[str] = []
+    original = pool.open_connection
+    monkeypatch.setattr(pool, "open_connection", lambda target: opened.append(target.route) or original(target))
+    table, declared = served_table()
+    write_table(tds_data, "types", table, declared)
+    server = tds_server_process() if route == "mssql_python" else tds_server()
+    root = project_in_process(tmp_path, server.port, certificate, LARGE_VALUES, mode="strict", token=True)
     result = hygge_core.run_entity(hygge_core.load_project(root).entity("erp/types"))
     assert result.status == "success", result.error
     assert_lands_exactly(pq.read_table(root / "lake" / "types"))
-    assert types_served.stats.sessions == 1 and types_served.stats.encryption == ["strict"]
+    assert opened and set(opened) == {route}
+    if route == "pyodbc":
+        assert server.stats.sessions == 1 and server.stats.encryption == ["strict"]
 
 
 def test_a_value_beyond_max_text_size_names_its_column(tmp_path, types_served, certificate, msodbc, monkeypatch):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .engine import Engine
 from .server import TdsServer
-from .tls import generate_certificate
+from .tls import Certificate, generate_certificate
 
 
 def main() -> None:
@@ -23,9 +23,16 @@ def main() -> None:
     parser.add_argument("--token", default=None, help="accept this Azure AD access token (FEDAUTH) as well")
     parser.add_argument("--no-tls", action="store_true", help="refuse encryption (clients must use Encrypt=no)")
     parser.add_argument("--database", default="hygge", help="database name reported to clients")
+    parser.add_argument("--cert", type=Path, default=None, help="PEM certificate to serve (with --key); default: a new one")
+    parser.add_argument("--key", type=Path, default=None, help="the PEM private key of --cert")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="tds-cert-") as folder:
-        certificate = None if args.no_tls else generate_certificate(Path(folder))
+        if args.no_tls:
+            certificate = None
+        elif args.cert is not None and args.key is not None:
+            certificate = Certificate(args.cert, args.key)
+        else:
+            certificate = generate_certificate(Path(folder))
         server = TdsServer(
             Engine(args.data, database=args.database),
             port=args.port,
