@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from hygge_cli.instance import dagster_home, open_instance
+from hygge_cli.instance import dagster_home, open_home_file, open_instance
 from hygge_core.loading import find_project_file, read_project_name
 
 # dg has no ``python -m`` entry point; this runs its console script's function in the interpreter hygge runs in,
@@ -36,7 +36,8 @@ def write_workspace(home: Path, *, config_file: Path, location_name: str) -> Pat
     Named for hygge, so a ``workspace.yaml`` of the user's own in a shared ``$DAGSTER_HOME`` is never overwritten.
     """
     workspace = home / WORKSPACE_FILE
-    workspace.write_text(WORKSPACE.format(config_file=config_file, location_name=_yaml_string(location_name)), encoding="utf-8")
+    with open_home_file(workspace, os.O_CREAT | os.O_TRUNC) as written:
+        written.write(WORKSPACE.format(config_file=config_file, location_name=_yaml_string(location_name)).encode("utf-8"))
     return workspace
 
 

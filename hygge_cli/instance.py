@@ -7,10 +7,13 @@ README's ``DAGSTER_HOME=$PWD/.dagster dg launch ...`` names the same instance fr
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
+
+from hygge_core.errors import HyggeError
 
 if TYPE_CHECKING:
     from dagster import DagsterInstance
@@ -38,11 +41,43 @@ def dagster_home(project_root: Path) -> Path:
 def project_dagster_home(project_root: Path) -> Path:
     """``<project>/.dagster`` with a ``dagster.yaml``, created when missing (an existing one is never rewritten)."""
     home = project_root / ".dagster"
+    _refuse_dangling_link(home)
     home.mkdir(exist_ok=True)
     settings = home / "dagster.yaml"
-    if not settings.exists():
-        settings.write_text(SETTINGS, encoding="utf-8")
+    try:
+        written = open_home_file(settings, os.O_CREAT | os.O_EXCL)
+    except FileExistsError:
+        _refuse_dangling_link(settings)  # an existing file (or a link to one) is the user's: kept as it is
+    else:
+        with written:
+            written.write(SETTINGS.encode("utf-8"))
     return home
+
+
+def open_home_file(path: Path, flags: int) -> BinaryIO:
+    """Open a file hygge writes in a Dagster home for writing, never through a symbolic link.
+
+    A link there (``hygge-start.log`` pointing at a file of the user's, say) would have hygge
+    truncate or create a file outside the home; the link is refused with an error naming it.
+    """
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | flags, 0o644)
+    except OSError as error:
+        if error.errno != errno.ELOOP:
+            raise
+        raise HyggeError(
+            f"{path} is a symbolic link (to {os.readlink(path)}); hygge writes only files of its own in the "
+            "Dagster home and does not follow links there: remove the link"
+        ) from None
+    return os.fdopen(descriptor, "wb")
+
+
+def _refuse_dangling_link(path: Path) -> None:
+    if path.is_symlink() and not path.exists():
+        raise HyggeError(
+            f"{path} is a symbolic link to {os.readlink(path)}, which does not exist; hygge does not create "
+            "files through links: remove the link, or create what it points to"
+        )
 
 
 def open_instance(home: Path) -> DagsterInstance:
@@ -57,6 +92,6 @@ def open_instance(home: Path) -> DagsterInstance:
 
     from hygge_dagster.event_log_storage import bound_to_home
 
-    with open(home / LOCK_FILE, "a") as lock:
+    with open_home_file(home / LOCK_FILE, os.O_CREAT | os.O_APPEND) as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
         return DagsterInstance.from_ref(InstanceRef.from_dir(str(home), overrides=bound_to_home(home)))

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from rich.console import Console
 
-from hygge_cli.instance import dagster_home, open_instance
+from hygge_cli.instance import dagster_home, open_home_file, open_instance
 from hygge_cli.main import configure_logging
 from hygge_cli.plan_text import plan_lines
 from hygge_cli.reporters import JsonReporter, PlainReporter, Reporter, RichReporter
@@ -143,7 +143,7 @@ def stderr_to(path: Path | None) -> Iterator[None]:
         return
     sys.stderr.flush()
     saved = os.dup(2)
-    with open(path, "wb") as log:  # this run only
+    with open_home_file(path, os.O_CREAT | os.O_TRUNC) as log:  # this run only
         os.dup2(log.fileno(), 2)
         try:
             yield
