@@ -199,7 +199,7 @@ def test_a_one_step_run_stays_in_process_unless_the_project_names_its_executor(w
     for executor in ("default", "multiprocess"):
         text = flow_yaml()
         text = text.replace("        dagster: {executor: multiprocess}\n", "") if executor == "default" else text
-        project = load_project(write_project(text))
+        project = load_project(write_project(text, folder=executor))  # jobs are cached per project file in a process
         with instance_for_test() as instance:
             report = materialize_entities(project, project.plans, instance=instance, max_concurrent=4)
             assert report.success
