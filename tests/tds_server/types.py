@@ -33,6 +33,8 @@ NULLTYPE, INT1, BIT, INT2, INT4, DATETIM4, FLT4, MONEY, DATETIME, FLT8, MONEY4, 
 )
 GUID, INTN, DATEN, TIMEN, DATETIME2N, DATETIMEOFFSETN = 0x24, 0x26, 0x28, 0x29, 0x2A, 0x2B
 BITN, DECIMALN, NUMERICN, FLTN, MONEYN, DATETIMN = 0x68, 0x6A, 0x6C, 0x6D, 0x6E, 0x6F
+# Decimal arithmetic without rounding: the default context keeps 28 digits, and decimal(38,s) holds 38.
+EXACT = decimal.Context(prec=80)
 BIGVARBIN, BIGVARCHR, BIGBINARY, BIGCHAR, NVARCHAR, NCHAR = 0xA5, 0xA7, 0xAD, 0xAF, 0xE7, 0xEF
 IMAGE, TEXT, NTEXT = 0x22, 0x23, 0x63
 
@@ -288,13 +290,13 @@ def _fixed_body(t: TsqlType, value: Any) -> bytes:
     if name == "float":
         return struct.pack("<d", float(value))
     if name in ("money", "smallmoney"):
-        units = int((decimal.Decimal(value) * 10000).to_integral_value(rounding=decimal.ROUND_HALF_EVEN))
+        units = int(EXACT.multiply(decimal.Decimal(value), 10000).to_integral_value(rounding=decimal.ROUND_HALF_EVEN))
         if name == "smallmoney":
             return struct.pack("<i", units)
         return struct.pack("<iI", units >> 32, units & 0xFFFFFFFF)
     if name in ("decimal", "numeric"):
         scale = t.scale or 0
-        units = int(decimal.Decimal(value).scaleb(scale).to_integral_value(rounding=decimal.ROUND_HALF_EVEN))
+        units = int(decimal.Decimal(value).scaleb(scale, context=EXACT).to_integral_value(rounding=decimal.ROUND_HALF_EVEN))
         size = decimal_size(t.precision or 18) - 1
         return bytes([1 if units >= 0 else 0]) + abs(units).to_bytes(size, "little")
     if name == "date":
@@ -498,7 +500,7 @@ def read_value(reader: ByteReader, wire: WireType) -> Any:
         return uuid.UUID(bytes_le=body)
     if token in (DECIMALN, NUMERICN):
         units = int.from_bytes(body[1:], "little")
-        return decimal.Decimal(units if body[0] else -units).scaleb(-wire.scale)
+        return decimal.Decimal(units if body[0] else -units).scaleb(-wire.scale, context=EXACT)
     if token == DATEN:
         return DATE_ZERO + dt.timedelta(days=int.from_bytes(body, "little"))
     size = time_size(wire.scale)
@@ -531,9 +533,9 @@ def _decode_fixed(token: int, body: bytes) -> Any:
         return struct.unpack("<d", body)[0]
     if token == MONEY:
         high, low = struct.unpack("<iI", body)
-        return decimal.Decimal((high << 32) | low).scaleb(-4)
+        return decimal.Decimal((high << 32) | low).scaleb(-4, context=EXACT)
     if token == MONEY4:
-        return decimal.Decimal(struct.unpack("<i", body)[0]).scaleb(-4)
+        return decimal.Decimal(struct.unpack("<i", body)[0]).scaleb(-4, context=EXACT)
     if token == DATETIME:
         days, ticks = struct.unpack("<iI", body)
         return dt.datetime(1900, 1, 1) + dt.timedelta(days=days, microseconds=round(ticks * 1_000_000 / 300))
