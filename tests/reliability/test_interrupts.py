@@ -54,8 +54,10 @@ def project(tmp_path: Path, request: pytest.FixtureRequest) -> Path:
     In its own Dagster step, or in a step shared by its flow (``dagster: {step: flow}``),
     where it loads on a worker thread that the signal never reaches directly.
     """
-    flow = {"retries": {"max": 2, "delay": "0s"}, "dagster": {"step": getattr(request, "param", "entity")}}
-    text = project_yaml(store={"row_group_rows": 2000, "file_rows": 10_000}, flow=flow)
+    mode = getattr(request, "param", "entity")  # entity | flow | lanes (an own step, the store writing 3 files at once)
+    flow = {"retries": {"max": 2, "delay": "0s"}, "dagster": {"step": "flow" if mode == "flow" else "entity"}}
+    lanes = {"parallel_files": 3} if mode == "lanes" else {}
+    text = project_yaml(store={"row_group_rows": 2000, "file_rows": 10_000, **lanes}, flow=flow)
     # Explicit, so the one-entity run uses step processes when --concurrency allows (else hygge runs one step in process).
     root = write_project_at(tmp_path / "project", text + "dagster: {executor: multiprocess}\n")
     source = root / "home" / "items" / "part-0.parquet"
@@ -84,10 +86,10 @@ def start_hygge(project: Path, *args: str, env: dict[str, str] | None = None) ->
     return process, dagster_home
 
 
-def wait_until_writing(process: subprocess.Popen[str], entity_dir: Path) -> None:
-    """Poll until the run's staging holds a data file (fail with the output if the process ends first)."""
+def wait_until_writing(process: subprocess.Popen[str], entity_dir: Path, files: int = 1) -> None:
+    """Poll until the run's staging holds ``files`` data files (fail with the output if the process ends first)."""
     staging = entity_dir.parent / STAGING
-    while not any(staging.rglob("*.parquet")):
+    while len(list(staging.rglob("*.parquet"))) < files:
         if process.poll() is not None:
             pytest.fail(
                 f"hygge start ended (exit {process.returncode}) before writing:\n{process.stdout.read() if process.stdout else ''}"
@@ -113,11 +115,24 @@ STEP_MODES = pytest.mark.parametrize("project", ["entity", "flow"], ids=["own-st
 def test_a_signal_mid_write_stops_the_run_and_keeps_the_previous_version(
     project: Path, concurrency: str, signum: signal.Signals, target: str
 ) -> None:
+    assert_interrupted_mid_write(project, concurrency, signum, target)
+
+
+@pytest.mark.parametrize("project", ["lanes"], indirect=True)
+@pytest.mark.parametrize(("concurrency", "signum", "target"), [CASES[1], CASES[3], CASES[5]])
+def test_a_signal_while_several_files_are_written_at_once_keeps_the_previous_version(
+    project: Path, concurrency: str, signum: signal.Signals, target: str
+) -> None:
+    """``parallel_files``: the store's lanes stop, their open files go, and nothing of them is published."""
+    assert_interrupted_mid_write(project, concurrency, signum, target, files=3)
+
+
+def assert_interrupted_mid_write(project: Path, concurrency: str, signum: signal.Signals, target: str, files: int = 1) -> None:
     entity_dir = project / "lake" / "items"
     before = snapshot(entity_dir)
     old_rows = read_entity(entity_dir).to_pylist()
     process, dagster_home = start_hygge(project, "--concurrency", concurrency)
-    wait_until_writing(process, entity_dir)
+    wait_until_writing(process, entity_dir, files)
     if target == "group":
         os.killpg(process.pid, signum)
     else:
