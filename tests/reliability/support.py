@@ -13,7 +13,6 @@ import hashlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -28,6 +27,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
+
+from tests.paused_child import PausedChild
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STAGING = ".hygge-staging"
@@ -207,48 +208,12 @@ def run_child(body: str, project: Path, entity: str, *, unprivileged: bool = Fal
     return ChildOutcome(done.returncode, json.loads(lines[-1].removeprefix("RESULT ")), done.stdout, done.stderr)
 
 
-class PausedChild:
-    """A child run that stops at a marker; the test then kills its whole process group."""
-
-    def __init__(self, body: str, project: Path, entity: str) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", child_script(body), str(project), entity],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=child_env(),
-            cwd=tempfile.gettempdir(),
-            start_new_session=True,
-        )
-
-    def wait_for(self, marker: str) -> None:
-        """Block until the child prints ``marker``; fail with its output if it ends first."""
-        assert self.process.stdout is not None
-        seen = []
-        for line in self.process.stdout:
-            if line.strip() == marker:
-                return
-            seen.append(line)
-        self.process.wait()
-        stderr = self.process.stderr.read() if self.process.stderr else ""
-        pytest.fail(f"child ended (exit {self.process.returncode}) before {marker!r}:\n{''.join(seen)}\n{stderr}")
-
-    def kill(self) -> None:
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait()
-        assert self.process.returncode == -signal.SIGKILL
-        self.close()
-
-    def finish(self) -> ChildOutcome:
-        stdout, stderr = self.process.communicate()
-        lines = [line for line in stdout.splitlines() if line.startswith("RESULT ")]
-        assert lines, f"child printed no result (exit {self.process.returncode}):\n{stdout}\n{stderr}"
-        return ChildOutcome(self.process.returncode, json.loads(lines[-1].removeprefix("RESULT ")), stdout, stderr)
-
-    def close(self) -> None:
-        for stream in (self.process.stdout, self.process.stderr):
-            if stream is not None:
-                stream.close()
+def finish(child: PausedChild) -> ChildOutcome:
+    """Let a paused child run to its end and return its JSON outcome."""
+    stdout, stderr = child.process.communicate()
+    lines = [line for line in stdout.splitlines() if line.startswith("RESULT ")]
+    assert lines, f"child printed no result (exit {child.process.returncode}):\n{stdout}\n{stderr}"
+    return ChildOutcome(child.process.returncode, json.loads(lines[-1].removeprefix("RESULT ")), stdout, stderr)
 
 
 @pytest.fixture
@@ -257,13 +222,10 @@ def paused_children() -> Iterator[Callable[[str, Path, str], PausedChild]]:
     started: list[PausedChild] = []
 
     def start(body: str, project: Path, entity: str) -> PausedChild:
-        child = PausedChild(body, project, entity)
+        child = PausedChild(child_script(body), [str(project), entity], child_env())
         started.append(child)
         return child
 
     yield start
     for child in started:
-        if child.process.poll() is None:
-            os.killpg(child.process.pid, signal.SIGKILL)
-            child.process.wait()
-        child.close()
+        child.kill()

@@ -13,6 +13,7 @@ import hygge_core
 from hygge_core import TransientError
 
 from .support import (
+    finish,
     make_table,
     project_yaml,
     read_entity,
@@ -85,7 +86,7 @@ def test_second_run_of_a_locked_entity_is_refused_then_serialised(tmp_path: Path
         waiting.start()
         assert watcher.seen.wait(timeout=600), "the retrying run never met the lock"
         go.touch()
-        first = holder.finish()
+        first = finish(holder)
         waiting.join()
     finally:
         logger.removeHandler(watcher)
@@ -176,7 +177,7 @@ def test_entities_whose_names_share_a_dot_prefix_keep_their_own_staging(tmp_path
     result = hygge_core.run_entity(hygge_core.load_project(tmp_path).entity("files/events"))
     assert result.published
     go.touch()
-    finished = other.finish()
+    finished = finish(other)
     assert finished.result == {"status": "success", "rows": 1200}, finished.result
     for name, table in tables.items():
         assert read_entity(tmp_path / "lake" / name).equals(table)

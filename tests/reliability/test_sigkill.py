@@ -24,10 +24,10 @@ import pyarrow as pa
 import pytest
 
 import hygge_core
+from tests.paused_child import PausedChild
 
 from .support import (
     STAGING,
-    PausedChild,
     make_table,
     project_yaml,
     read_entity,

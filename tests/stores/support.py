@@ -8,10 +8,6 @@ compared exactly, after sorting, with the rows the test wrote to its source.
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
-import tempfile
 import textwrap
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -21,6 +17,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
+
+from tests.paused_child import PausedChild
 
 from .lakes import Lake
 
@@ -155,36 +153,7 @@ def child_env(extra: dict[str, str]) -> dict[str, str]:
     return {**env, **extra}
 
 
-class PausedChild:
-    """A hygge run in its own process group that stops at a marker; the test kills the whole group."""
-
-    def __init__(self, patch: str, project: Path, entity: str, env: dict[str, str]) -> None:
-        script = CHILD_PRELUDE + "\n" + textwrap.dedent(patch) + "\n" + CHILD_RUN
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", script, str(project), entity],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=child_env(env),
-            cwd=tempfile.gettempdir(),
-            start_new_session=True,
-        )
-
-    def wait_for(self, marker: str) -> None:
-        assert self.process.stdout is not None
-        seen = []
-        for line in self.process.stdout:
-            if line.strip() == marker:
-                return
-            seen.append(line)
-        self.process.wait()
-        stderr = self.process.stderr.read() if self.process.stderr else ""
-        raise AssertionError(f"child ended (exit {self.process.returncode}) before {marker!r}:\n{''.join(seen)}\n{stderr}")
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait()
-        for stream in (self.process.stdout, self.process.stderr):
-            if stream is not None:
-                stream.close()
+def paused_child(patch: str, project: Path, entity: str, env: dict[str, str]) -> PausedChild:
+    """A hygge run of ``entity`` in a child process, ``patch`` applied first; it stops at the marker the patch prints."""
+    script = CHILD_PRELUDE + "\n" + textwrap.dedent(patch) + "\n" + CHILD_RUN
+    return PausedChild(script, [str(project), entity], child_env(env))

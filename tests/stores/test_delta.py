@@ -21,10 +21,10 @@ from hygge_core import StoreError, TransientError
 from .lakes import Lake
 from .support import (
     SCHEMA,
-    PausedChild,
     hygge_commits,
     make_table,
     option_env,
+    paused_child,
     project_yaml,
     read_delta,
     read_polars,
@@ -274,7 +274,7 @@ def test_sigkill_leaves_the_previous_version_and_the_next_run_succeeds(
     new = make_table(range(200, 800) if mode == "merge" else range(300, 900), "new")  # merge: 200..299 are updates
     write_source(home / "b.parquet", new)
 
-    child = PausedChild(KILL_DURING_STAGING if point == "during_staging" else KILL_BEFORE_COMMIT, project, ENTITY, env)
+    child = paused_child(KILL_DURING_STAGING if point == "during_staging" else KILL_BEFORE_COMMIT, project, ENTITY, env)
     try:
         child.wait_for("KILL-POINT")
     finally:

@@ -135,7 +135,7 @@ def test_the_parquet_to_delta_sample_runs_as_is(tmp_path: Path) -> None:
 
 
 def test_vacuum_removes_a_killed_runs_staging_and_keeps_the_table(tmp_path: Path) -> None:
-    from .support import PausedChild
+    from .support import paused_child
 
     lake = Lake(name="local", root=str(tmp_path / "lake"))
     project = write_project(tmp_path / "project", project_yaml(lake, run_type="incremental"))
@@ -146,7 +146,7 @@ def test_vacuum_removes_a_killed_runs_staging_and_keeps_the_table(tmp_path: Path
     hygge_core.run_entity(plan)
     write_source(home / "b.parquet", make_table(range(300, 600), "new"))
     patch = "delta_store.DeltaWriter._commit_staged = lambda self, *args: pause('KILL-POINT')\n"
-    child = PausedChild(patch, project, "files/items", {})
+    child = paused_child(patch, project, "files/items", {})
     try:
         child.wait_for("KILL-POINT")
     finally:
