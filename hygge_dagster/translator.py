@@ -31,6 +31,7 @@ from hygge_core.state import EntityState
 from hygge_core.store import Store
 from hygge_dagster import constants as c
 from hygge_dagster.metadata import column_lineage, columns_schema
+from hygge_dagster.partitions import partitions_def
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +121,7 @@ class DagsterHyggeTranslator:
             owners=list(flow.owners),
             deps=[data.source_key] if data.source_key is not None else [],
             freshness_policy=_freshness(plan),
+            partitions_def=partitions_def(plan.time_partitions),
             skippable=True,
         )
 

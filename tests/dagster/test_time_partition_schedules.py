@@ -7,7 +7,8 @@ from pathlib import Path
 
 from dagster import build_schedule_context
 
-from hygge_dagster import build_definitions
+from hygge_core import load_project
+from hygge_dagster import build_definitions, build_hygge_asset_specs
 
 PROJECT = """
 name: sched
@@ -47,3 +48,16 @@ def test_each_tick_requests_the_latest_complete_partition(write_project) -> None
     assert early.run_requests == [] and isinstance(early.skip_message, str)
     assert "no daily partition has ended yet (time_partitions.start is 2024-01-01)" in early.skip_message
     assert defs.resolve_job_def(daily.job_name).partitions_def is not None
+
+
+def test_specs_carry_each_entitys_partitions_as_its_asset_does(write_project) -> None:
+    """``build_hygge_asset_specs`` (assets executed elsewhere) partitions each spec like the asset hygge builds."""
+    root: Path = write_project(PROJECT)
+    specs = {spec.key.path[-1]: spec for spec in build_hygge_asset_specs(load_project(root))}
+    assert specs["orders"].partitions_def is not None and specs["lines"].partitions_def is not None
+    orders, lines = specs["orders"].partitions_def, specs["lines"].partitions_def
+    assert (orders.fmt, orders.timezone, orders.start.date().isoformat()) == ("%Y-%m-%d", "Europe/Copenhagen", "2024-01-01")
+    assert lines.fmt == "%Y-%m-%d-%H:%M"  # the entity's own hourly partitioning overrides the flow's
+    assets = build_definitions(root).resolve_asset_graph()
+    for name, spec in specs.items():
+        assert assets.get(spec.key).partitions_def == spec.partitions_def, name
