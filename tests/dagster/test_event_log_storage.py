@@ -54,7 +54,7 @@ def home(tmp_path: Path) -> Path:
 
 
 def test_a_project_home_records_runs_that_dagsters_own_storage_reads(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert bound_to_home(home)["event_log_storage"]["config"] == {"dagster_home": str(home.resolve())}
+    assert bound_to_home(home)["event_log_storage"]["config"] == {"dagster_home": str(home.resolve()), "synchronous": "normal"}
     with open_instance(home) as instance:
         assert isinstance(instance.event_log_storage, PooledSqliteEventLogStorage)
         result = dg.materialize([three_tables], instance=instance)
@@ -79,19 +79,15 @@ def test_a_project_home_records_runs_that_dagsters_own_storage_reads(home: Path,
         DagsterInstance.from_config(str(home)).event_log_storage  # noqa: B018
 
 
-def test_each_write_reaches_the_run_database_file_that_dagsters_watcher_follows(home: Path, tmp_path: Path) -> None:
-    """The webserver follows a running run through writes to ``<run>.db``; a WAL-only write would stall its log."""
+def test_each_write_wakes_dagsters_watcher_on_the_run_database_file(home: Path, tmp_path: Path) -> None:
+    """The webserver follows a running run by watching ``<run>.db``; writes that reach only the WAL must still wake it."""
     with open_instance(home) as instance:
         storage = instance.event_log_storage
         storage.store_event(message("r1", "first"))
         storage.store_event(message("r1", "second"))
-
-        # Read <run>.db alone, as it is on disk while the writer's connection stays open: no WAL beside it.
-        alone = tmp_path / "alone.db"
-        shutil.copyfile(home / "history" / "runs" / "r1.db", alone)
-        with sqlite3.connect(alone) as copy:
-            stored = [row[0] for row in copy.execute("SELECT event FROM event_logs ORDER BY id")]
-        assert len(stored) == 2 and '"second"' in stored[1]
+        reader = SqliteEventLogStorage(str(home / "history" / "runs"))  # Dagster's own storage, another connection
+        assert messages(reader, "r1") == ["first", "second"]  # read through the WAL while the writer stays open
+        reader.dispose()
 
         seen: list[str] = []
         arrived = threading.Event()
@@ -110,6 +106,14 @@ def test_each_write_reaches_the_run_database_file_that_dagsters_watcher_follows(
             watcher.end_watch("r1", on_event)
             watcher.dispose()
         assert seen[-1] == "third"
+
+    # Closed: the WAL is checkpointed into <run>.db, which alone holds every event (a copy of the file reads them all).
+    assert not (home / "history" / "runs" / "r1.db-wal").exists()
+    alone = tmp_path / "alone.db"
+    shutil.copyfile(home / "history" / "runs" / "r1.db", alone)
+    with sqlite3.connect(alone) as copy:
+        stored = [row[0] for row in copy.execute("SELECT event FROM event_logs ORDER BY id")]
+    assert len(stored) == 3 and '"third"' in stored[2]
 
 
 def test_a_forked_child_opens_its_own_connection_and_leaves_the_parents_alone(home: Path) -> None:
@@ -169,3 +173,31 @@ def test_a_batch_is_stored_whole_or_not_at_all(home: Path, monkeypatch: pytest.M
         assert messages(storage, "batched") == ["one", "two", "three"]  # "x" was rolled back with the batch
         storage.store_event(message("batched", "after"))
         assert messages(SqliteEventLogStorage(str(home / "history" / "runs")), "batched") == ["one", "two", "three", "after"]
+
+
+def synchronous_of(storage: PooledSqliteEventLogStorage, shard: str) -> int:
+    with storage._connect(shard) as connection:  # noqa: SLF001  (the connection the storage writes through)
+        return connection.exec_driver_sql("PRAGMA synchronous").scalar_one()
+
+
+def test_synchronous_is_what_the_settings_say_for_every_database(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """hygge's settings choose ``normal`` (1); Dagster's CLI (through $DAGSTER_HOME) opens the same; ``full`` (2) is kept."""
+    with open_instance(home) as instance:
+        storage = instance.event_log_storage
+        storage.store_event(message("r1", "first"))
+        assert storage.synchronous == "normal" and synchronous_of(storage, "r1") == 1 and synchronous_of(storage, "index") == 1
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    with DagsterInstance.get() as instance:
+        assert synchronous_of(instance.event_log_storage, "r1") == 1
+
+    settings = home / "dagster.yaml"
+    settings.write_text(
+        settings.read_text(encoding="utf-8").replace("synchronous: normal", "synchronous: full"), encoding="utf-8"
+    )
+    with open_instance(home) as instance:
+        assert synchronous_of(instance.event_log_storage, "r1") == 2
+        assert messages(instance.event_log_storage, "r1") == ["first"]
+
+    settings.write_text(settings.read_text(encoding="utf-8").replace("synchronous: full", "synchronous: extra"), encoding="utf-8")
+    with pytest.raises(dg.DagsterInvariantViolationError, match="synchronous is 'extra'; use one of full, normal"):
+        open_instance(home)
