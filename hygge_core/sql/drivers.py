@@ -14,6 +14,8 @@ import importlib
 import importlib.util
 import os
 import platform
+import sys
+import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import ModuleType
@@ -71,8 +73,29 @@ def mssql_python_accepts(keywords: Iterable[str]) -> bool:
 
 
 def import_adbc_postgres():  # type: ignore[no-untyped-def]
-    """The ADBC PostgreSQL driver's DB-API module (the native reader), or a ``HomeError`` that says what is missing."""
-    return _import_driver("adbc_driver_postgresql.dbapi", package="adbc-driver-postgresql")
+    """The ADBC PostgreSQL driver's DB-API module (the native reader), or a ``HomeError`` that says what is missing.
+
+    ADBC's DB-API layer imports Polars, when installed, to offer a Polars backend for parameters and
+    results; hygge hands ADBC strings and reads Arrow, so that backend is never used, and importing
+    Polars for it cost every process that reads PostgreSQL 0.1 s and 27 MiB of memory (measured with
+    adbc-driver-manager 1.13). So the first import runs with Polars hidden (ADBC then skips the backend)
+    unless Polars is already loaded; Polars imports normally afterwards. The only window: another
+    thread importing Polars for the first time during those milliseconds would get an ImportError;
+    hygge's first ADBC import comes with its first PostgreSQL connection, before any entity it reads
+    can reach code that uses Polars.
+    """
+    if "adbc_driver_postgresql.dbapi" in sys.modules or "polars" in sys.modules:
+        return _import_driver("adbc_driver_postgresql.dbapi", package="adbc-driver-postgresql")
+    with _HIDING_POLARS:
+        sys.modules["polars"] = None  # type: ignore[assignment]  (an import of it raises ImportError)
+        try:
+            return _import_driver("adbc_driver_postgresql.dbapi", package="adbc-driver-postgresql")
+        finally:
+            if sys.modules.get("polars", 0) is None:
+                del sys.modules["polars"]
+
+
+_HIDING_POLARS = threading.Lock()
 
 
 def _import_driver(module: str, *, package: str) -> ModuleType:
