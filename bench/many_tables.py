@@ -20,7 +20,9 @@ one whole process measured by bench/proctree.py (wall seconds, peak PSS summed o
   drop (row_count, schema_drift, not_empty), through ``dagster asset materialize``: what Dagster's
   bookkeeping alone costs on Dagster's default SQLite instance under ``DAGSTER_HOME``;
 * ``floor_hygge``: the same no-op asset on the instance settings hygge writes into a new project's
-  ``.dagster/dagster.yaml`` (hygge's event log storage, ``hygge_dagster/event_log_storage.py``).
+  ``.dagster/dagster.yaml`` (hygge's event log storage, ``hygge_dagster/event_log_storage.py``), executed
+  in the run's process as hygge's one-step runs are (``hygge_dagster/executor.py``): what Dagster's
+  imports and bookkeeping alone cost ``hygge start`` and ``dagster asset materialize``.
 
 The hygge approaches run on a ``.dagster`` with the settings hygge writes for a new project.
 
@@ -101,7 +103,7 @@ def floor(context: dg.AssetExecutionContext):
             yield dg.AssetCheckResult(asset_key=key, check_name=name, passed=True, metadata={"rows": 1000})
 
 
-defs = dg.Definitions(assets=[floor])
+defs = dg.Definitions(assets=[floor], executor=dg.in_process_executor if os.environ.get("BENCH_FLOOR_IN_PROCESS") else None)
 """
 
 
@@ -283,9 +285,14 @@ class ManyTables:
             ),
             sidebyside.Approach(
                 "floor_hygge",
-                "no-op floor, hygge's instance settings",
+                "no-op floor, hygge's instance settings, in process",
                 [str(self.bin / "dagster"), "asset", "materialize", "-f", str(self.work / "floor_defs.py"), "--select", "*"],
-                {**self.base_env, "BENCH_FLOOR_TABLES": str(count), "DAGSTER_HOME": str(floor_hygge / ".dagster")},
+                {
+                    **self.base_env,
+                    "BENCH_FLOOR_TABLES": str(count),
+                    "BENCH_FLOOR_IN_PROCESS": "1",
+                    "DAGSTER_HOME": str(floor_hygge / ".dagster"),
+                },
                 reset_floor_hygge,
                 verify_floor_hygge,
                 cwd=self.work,
