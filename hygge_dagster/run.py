@@ -43,6 +43,7 @@ from hygge_dagster.code_location import project_definitions
 from hygge_dagster.executor import build_executor
 from hygge_dagster.outcomes import EntitiesRunReport, EntityStep, RunEventReader
 from hygge_dagster.pools import apply_pool_limits
+from hygge_dagster.steps import step_groups
 
 SINGLETON_REPOSITORY_NAME = "__repository__"  # the repository name Dagster gives a code location's Definitions
 
@@ -115,7 +116,7 @@ def run_job(
     ``materialize_entities`` share it, and Dagster's own reconstruction in this process finds it cached.
     """
     concurrency = max_concurrent or project.config.concurrency
-    kind = executor_kind(concurrency)
+    kind = executor_kind(project, plans, concurrency)
     modules = type_modules(plans)
     args = (str(project.config_file), kind, concurrency, modules, discovered_names(project))
     if args not in _JOBS:
@@ -123,14 +124,24 @@ def run_job(
     return args, _JOBS[args]
 
 
-def executor_kind(concurrency: int) -> str | None:
-    """``in_process`` for one entity at a time, else ``None`` (the project's executor).
+def executor_kind(project: Project, plans: Sequence[EntityPlan], concurrency: int) -> str | None:
+    """``in_process`` when more processes cannot help this run, else ``None`` (the project's executor).
 
-    A run that is one step (a shared step carrying every selected entity, or a single
-    entity) needs nothing here: the project's default executor runs one-step runs in the
-    run's own process whoever launches them (``hygge_dagster.executor``).
+    One entity at a time, or a run that is one step (a shared step carrying every selected
+    entity, or a single entity): a step process and the forkserver that starts it would
+    add seconds and hundreds of MB and run nothing in parallel. A project that sets
+    ``dagster: {executor: ...}`` explicitly gets that executor whenever ``concurrency`` > 1.
+
+    The project's default executor would run a one-step run in process too
+    (``hygge_dagster.executor``), but ``materialize_entities`` must know it before the run:
+    only steps in this process reuse the pooled connection discovery opened; for step
+    processes it closes the pools (tests/tds/test_scale.py counts the logins).
     """
-    return "in_process" if concurrency == 1 else None
+    if concurrency == 1:
+        return "in_process"
+    if "executor" not in project.config.dagster.model_fields_set and len(step_groups(project, plans)) == 1:
+        return "in_process"
+    return None
 
 
 def reconstruct_job(
