@@ -34,6 +34,7 @@ from hygge_core.log import get_logger
 from hygge_core.sql.autosplit import plan_automatic
 from hygge_core.sql.connection import ReadOptions, SqlConnection
 from hygge_core.sql.dialect import DIALECTS, Dialect, KeyRange, SelectColumn, TableName, Window
+from hygge_core.sql.odbc import ROUTE_NAMES
 from hygge_core.sql.partitions import plan_ranges
 from hygge_core.sql.reader import stream
 from hygge_core.state import EntityState, StateUpdate, Watermark
@@ -488,15 +489,16 @@ class SqlHome(Home):
 
     def check(self) -> str:
         with self._pool().connection() as connection:
+            reads = f"read through {ROUTE_NAMES[connection.target.route]}"
             table_text = self.config.source_table()
             if table_text is not None:
                 table = self.dialect.parse_name(table_text)
                 columns = self._columns(connection, table)
                 if self.config.partitions is not None:
                     self._partition_column(columns, self.dialect.relation(table))
-                return f"{connection.target.label}: table {table} readable, {len(columns)} column(s)"
+                return f"{connection.target.label}: table {table} readable, {len(columns)} column(s), {reads}"
             connection.ping()
-            return f"{connection.target.label}: connected"
+            return f"{connection.target.label}: connected, {reads}"
 
 
 def _describe_range(key_range: KeyRange) -> str:

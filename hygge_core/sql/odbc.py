@@ -39,6 +39,13 @@ DEFAULT_PORTS = {"mssql": 1433, "postgres": 5432}
 # psqlODBC caches a whole result set in client memory unless it reads through a cursor.
 POSTGRES_STREAMING = {"UseDeclareFetch": "1", "Fetch": "20000", "BoolsAsChar": "0"}
 Route = Literal["arrow_odbc", "mssql_python", "pyodbc", "adbc_postgres"]
+# How each route reads, as ``hygge debug`` says it: the pyodbc fallback costs about 3x the client CPU.
+ROUTE_NAMES: dict[Route, str] = {
+    "arrow_odbc": "arrow-odbc (Arrow)",
+    "mssql_python": "mssql-python (Arrow)",
+    "pyodbc": "pyodbc rows converted to Arrow (about 3x the client CPU; see docs/sql.md for when)",
+    "adbc_postgres": "ADBC's PostgreSQL driver (Arrow, binary COPY)",
+}
 # Keywords mssql-python sets itself and refuses in a connection string.
 MSSQL_PYTHON_RESERVED = frozenset({"driver", "app"})
 

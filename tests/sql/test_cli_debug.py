@@ -30,7 +30,9 @@ def test_debug_connects_and_reads_each_table(pgdb, tmp_path):
     completed = debug(project, pgdb.env())
 
     assert completed.returncode == 0, completed.stdout + completed.stderr
-    assert "table shop.orders readable, 2 column(s)" in completed.stdout
+    assert (
+        "table shop.orders readable, 2 column(s), read through ADBC's PostgreSQL driver (Arrow, binary COPY)" in completed.stdout
+    )
     assert "table shop.customers readable, 3 column(s)" in completed.stdout
     assert "all checks passed" in completed.stdout
 

@@ -163,6 +163,20 @@ def test_without_mssql_python_token_logins_read_through_pyodbc(monkeypatch, msod
     assert odbc.build_target("ms", connection()).route == "pyodbc"
 
 
+@pytest.mark.parametrize("installed", [True, False])
+def test_hygge_debug_says_which_library_reads(tmp_path, served, monkeypatch, installed):
+    """A token login that falls back to pyodbc costs 3x the CPU; the home's check (what ``hygge debug`` prints) says so."""
+    monkeypatch.setattr(odbc, "token_source_for", fixed_token(TOKEN))
+    monkeypatch.setattr(odbc.drivers, "has_mssql_python", lambda: installed)
+    _, plan = token_project(tmp_path, served.port)
+    checked = plan.create_home().check()
+    assert "table events readable, 3 column(s), read through " in checked, checked
+    if installed:
+        assert checked.endswith("read through mssql-python (Arrow)")
+    else:
+        assert "read through pyodbc rows converted to Arrow (about 3x the client CPU" in checked
+
+
 @pytest.mark.parametrize("route", ["mssql_python", "pyodbc"])
 def test_a_timed_out_query_is_cancelled_and_says_so(tmp_path, served, routes, monkeypatch, route):
     monkeypatch.setattr(odbc, "token_source_for", fixed_token(TOKEN))
