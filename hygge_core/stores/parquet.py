@@ -16,9 +16,11 @@ import contextlib
 import errno
 import functools
 import os
+import queue
 import shutil
+import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -305,9 +307,16 @@ class ParquetWriter(StoreWriter):
                 os.fsync(handle.fileno())
 
     def abort(self) -> None:
+        """Stop every lane, then remove the staged version; an interrupt while one lane stops does not skip the others."""
+        interrupted: BaseException | None = None
         for lane in self._lanes:
-            lane.discard()  # waits for its encoding thread: nothing may write into the version while it is removed
+            try:
+                lane.discard()  # waits for its encoding thread: nothing may write into the version while it is removed
+            except BaseException as error:  # noqa: BLE001  (raised again once every lane was asked to stop)
+                interrupted = interrupted or error
         shutil.rmtree(self.version, ignore_errors=True)
+        if interrupted is not None:
+            raise interrupted
 
     def _flush(self, *, final: bool) -> None:
         """Hand full row groups from the buffer to the lanes in turn; with ``final``, whatever is left too.
@@ -387,23 +396,43 @@ class _Lane:
     first waits for the previous one, and raises its error (ENOSPC, EFBIG ...) in the
     writer's thread, where ``store_errors`` turns it into a ``StoreError``. With one lane
     there is no thread: tasks run at once on the writer's thread, as they always did.
+
+    The thread is a daemon of the lane's own, not a ``ThreadPoolExecutor`` worker: an
+    interrupted step process once waited forever at exit for an executor thread that no
+    shutdown had reached, so ``hygge start`` never returned after Ctrl-C. ``finish`` and
+    ``discard`` still stop and join it, so no file is written once they return.
     """
 
     def __init__(self, *, threaded: bool, name: str) -> None:
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name) if threaded else None
+        self._tasks: queue.SimpleQueue[tuple[Future[None], tuple[Callable[[], None], ...]] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._serve, name=name, daemon=True) if threaded else None
         self._pending: Future[None] | None = None
         self.writer: pq.ParquetWriter | None = None
         self.path: Path | None = None
         self.rows = 0  # rows handed to the open file
         self.closing: pq.ParquetWriter | None = None  # a full file whose close is queued behind its last row group
 
+    def _serve(self) -> None:
+        while (item := self._tasks.get()) is not None:
+            future, tasks = item
+            try:
+                _run_all(tasks)
+            except BaseException as error:  # noqa: BLE001  (raised again in the writer's thread by ``wait``)
+                future.set_exception(error)
+            else:
+                future.set_result(None)
+
     def run(self, *tasks: Callable[[], None]) -> None:
         """Run ``tasks`` one after the other, on the lane's thread once its previous task is done."""
         self.wait()
-        if self._executor is None:
+        if self._thread is None:
             _run_all(tasks)
-        else:
-            self._pending = self._executor.submit(_run_all, tasks)
+            return
+        if not self._thread.is_alive():
+            self._thread.start()  # raises if the lane was already stopped: nothing runs after finish or discard
+        future: Future[None] = Future()
+        self._tasks.put((future, tasks))
+        self._pending = future
 
     def wait(self) -> None:
         """Wait for the pending task; its error is raised here, once."""
@@ -411,13 +440,18 @@ class _Lane:
         if pending is not None:
             pending.result()
 
+    def _stop(self) -> None:
+        """Let the thread finish its task, then end it (it takes no task after this)."""
+        if self._thread is not None and self._thread.is_alive():
+            self._tasks.put(None)
+            self._thread.join()
+
     def finish(self) -> None:
         """Wait for the last task and stop the thread (the commit's end)."""
         try:
             self.wait()
         finally:
-            if self._executor is not None:
-                self._executor.shutdown(wait=True)
+            self._stop()
 
     def discard(self) -> None:
         """Stop the thread once its running task ends, then close the open files, ignoring errors: the run already failed.
@@ -425,8 +459,7 @@ class _Lane:
         Stopping comes first, also when an interrupt left ``wait`` before its task ended: no file
         may be closed while the thread still writes it, nor the version removed under it.
         """
-        if self._executor is not None:
-            self._executor.shutdown(wait=True)
+        self._stop()
         with contextlib.suppress(Exception):
             self.wait()
         for writer in (self.writer, self.closing):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -143,3 +144,40 @@ def test_file_too_large_on_an_encoding_thread_keeps_the_previous_version(tmp_pat
     assert snapshot(entity) == before
     assert read_entity(entity).equals(old)
     assert staging_leftovers(entity) == []
+
+
+def test_an_interrupt_while_one_lane_stops_still_stops_the_others_and_removes_the_staging(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second Ctrl-C during the clean-up of a cancelled run must not leave encoding threads or staged files behind.
+
+    (An interrupted step process once hung at exit on a lane thread nothing had stopped, so ``hygge start`` never
+    returned; lanes now stop each other's threads whatever one of them raises, and their threads are daemons.)
+    """
+    from hygge_core.errors import Cancelled
+    from hygge_core.stores import parquet
+
+    write_source(tmp_path / "home" / "items" / "a.parquet", make_table(range(1000), "old"), row_group_rows=250)
+    write_project_at(tmp_path, project_yaml(store=LANES))
+    plan = hygge_core.load_project(tmp_path).entity("files/items")
+    assert hygge_core.run_entity(plan).published
+    before = snapshot(tmp_path / "lake" / "items")
+    write_source(tmp_path / "home" / "items" / "a.parquet", make_table(range(20_000), "new"), row_group_rows=250)
+
+    discarded: list[int] = []
+    plain_discard = parquet._Lane.discard
+
+    def discard(lane: parquet._Lane) -> None:
+        plain_discard(lane)
+        discarded.append(len(discarded))
+        if len(discarded) == 1:
+            raise KeyboardInterrupt  # the user pressed Ctrl-C again while the first lane stopped
+
+    monkeypatch.setattr(parquet._Lane, "discard", discard)
+    cancel = threading.Event()
+    with pytest.raises((KeyboardInterrupt, Cancelled)):
+        hygge_core.run_entity(plan, cancel=cancel, progress=lambda p: cancel.set() if p.rows >= 3000 else None)
+    assert discarded == [0, 1, 2]  # every lane was stopped, not only the one whose stop was interrupted
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("hygge-encode")]
+    assert staging_leftovers(tmp_path / "lake" / "items") == []
+    assert snapshot(tmp_path / "lake" / "items") == before
