@@ -22,7 +22,6 @@ from collections.abc import Generator, Iterator
 from typing import Any, ClassVar
 
 import pyarrow as pa
-import pyarrow.compute as pc
 from pydantic import Field, model_validator
 
 from hygge_core.config import StrictModel
@@ -456,6 +455,8 @@ class SqlHome(Home):
             )
         else:
             scalar = pa.scalar(threshold, type=column.type)
+        import pyarrow.compute as pc  # imported with the first lookback filter, not with hygge_core
+
         tail = batch.filter(pc.greater(column, scalar))
         if tail.num_rows:
             keys = [tail.column(name).to_pylist() for name in settings.key_columns]
