@@ -155,7 +155,7 @@ def test_an_interrupt_while_one_lane_stops_still_stops_the_others_and_removes_th
     returned; lanes now stop each other's threads whatever one of them raises, and their threads are daemons.)
     """
     from hygge_core.errors import Cancelled
-    from hygge_core.stores import parquet
+    from hygge_core.stores import parquet_files
 
     write_source(tmp_path / "home" / "items" / "a.parquet", make_table(range(1000), "old"), row_group_rows=250)
     write_project_at(tmp_path, project_yaml(store=LANES))
@@ -165,15 +165,15 @@ def test_an_interrupt_while_one_lane_stops_still_stops_the_others_and_removes_th
     write_source(tmp_path / "home" / "items" / "a.parquet", make_table(range(20_000), "new"), row_group_rows=250)
 
     discarded: list[int] = []
-    plain_discard = parquet._Lane.discard
+    plain_discard = parquet_files._Lane.discard
 
-    def discard(lane: parquet._Lane) -> None:
+    def discard(lane: parquet_files._Lane) -> None:
         plain_discard(lane)
         discarded.append(len(discarded))
         if len(discarded) == 1:
             raise KeyboardInterrupt  # the user pressed Ctrl-C again while the first lane stopped
 
-    monkeypatch.setattr(parquet._Lane, "discard", discard)
+    monkeypatch.setattr(parquet_files._Lane, "discard", discard)
     cancel = threading.Event()
     with pytest.raises((KeyboardInterrupt, Cancelled)):
         hygge_core.run_entity(plan, cancel=cancel, progress=lambda p: cancel.set() if p.rows >= 3000 else None)
