@@ -285,7 +285,10 @@ def test_hygge_init_delta_examples_run_and_load_once_uncommented(tmp_path: Path,
 
 
 def test_delta_rs_is_fed_bounded_slices_and_the_table_is_exact(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """delta-rs buffers batches by count, so its memory follows their size: hygge hands it slices of HANDOFF_ROWS."""
+    """delta-rs buffers batches by count, so its memory follows their size: hygge hands it slices of HANDOFF_ROWS.
+
+    ``target_file_size`` keeps this local run on delta-rs' writer (as object storage, partitions and merges are).
+    """
     from hygge_core.stores import delta as delta_store
 
     handed: list[int] = []
@@ -298,7 +301,8 @@ def test_delta_rs_is_fed_bounded_slices_and_the_table_is_exact(tmp_path: Path, m
 
     monkeypatch.setattr(delta_store._Pipe, "put", recording_put)
     lake = Lake(name="local", root=str(tmp_path / "lake"))
-    project = write_project(tmp_path / "project", project_yaml(lake).replace("batch_size: 100", "batch_size: 100000"))
+    text = project_yaml(lake, store={"target_file_size": 64 * 1024 * 1024}).replace("batch_size: 100", "batch_size: 100000")
+    project = write_project(tmp_path / "project", text)
     rows = make_table(range(3 * delta_store.HANDOFF_ROWS + 5), "sliced")
     write_source(project / "home" / "items" / "a.parquet", rows, row_group_rows=len(rows))  # the home reads one batch
     assert hygge_core.run_entity(hygge_core.load_project(project).entity("files/items")).rows == len(rows)
