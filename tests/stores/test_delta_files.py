@@ -164,3 +164,30 @@ def test_readers_filtering_by_the_statistics_get_exactly_the_matching_rows(tmp_p
     )
     assert table.to_pyarrow_dataset().to_table(filter=pa.compute.field("at") > edge).num_rows == 0
     assert sorted(table.to_pyarrow_dataset().to_table(filter=pa.compute.field("at") < edge)["id"].to_pylist()) == list(range(5))
+
+
+def test_a_cancelled_run_stops_the_encoding_threads_and_leaves_the_table_and_no_staging(tmp_path: Path) -> None:
+    import threading
+
+    from hygge_core.errors import Cancelled
+    from hygge_core.stores import delta as delta_store
+
+    lake = Lake(name="local", root=str(tmp_path / "lake"))
+    project = write_project(tmp_path / "project", project_yaml(lake).replace("batch_size: 100", "batch_size: 10000"))
+    old = make_table(range(1000), "old")
+    write_source(project / "home" / "items" / "a.parquet", old)
+    plan = hygge_core.load_project(project).entity("files/items")
+    hygge_core.run_entity(plan)
+    table_dir = tmp_path / "lake" / "items"
+    files_before = sorted(p.relative_to(table_dir) for p in table_dir.rglob("*"))
+
+    write_source(project / "home" / "items" / "a.parquet", make_table(range(400_000), "new"), row_group_rows=10_000)
+    cancel = threading.Event()
+    with pytest.raises(Cancelled):
+        hygge_core.run_entity(plan, cancel=cancel, progress=lambda p: cancel.set() if p.rows >= 300_000 else None)
+
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("hygge-encode")]
+    # The committed run's files live in its own staging folder (a commit adds them where they are); no other is left.
+    assert len(list(table_dir.glob(f"{delta_store.STAGING_PREFIX}*"))) == 1
+    assert sorted(p.relative_to(table_dir) for p in table_dir.rglob("*")) == files_before
+    assert read_delta(lake, lake.uri("items")).equals(old)
