@@ -11,7 +11,7 @@ metadata when it *starts*, before the batches are known. So a run is two steps:
 1. **Stage.** Batches are written as Parquet files under ``<table>/hygge-run-<run id>/``.
    Nothing in the real table's log refers to these files, so readers never see them.
    On local disk, full drops and appends of unpartitioned tables are written by
-   hygge's own Parquet writer (``hygge_core.stores.parquet_files``: one file per core
+   hygge's own Parquet writer (``hygge_core.stores.parquet_files``: one file per core, at most four,
    encoded at once, snappy like delta-rs, fsynced), their statistics taken from the
    files' footers (``hygge_core.stores.delta_stats``). delta-rs' writer encodes on
    one thread: on the 10M-row benchmark this made the whole run about 1.3x faster
@@ -87,9 +87,15 @@ SEQUENCE_COLUMN = "__hygge_seq"
 # handed to delta-rs as zero-copy slices of at most this many rows.
 HANDOFF_ROWS = 8192
 # The data files hygge writes itself: snappy, as delta-rs writes them, so every Delta reader takes them;
-# the lanes are set per run (one per usable core).
+# the lanes are set per run: one per usable core, at most MAX_LANES (each lane holds a row group in memory
+# and starts a file of its own, so a large machine must not multiply either by its core count).
 DATA_FILES = FileLayout(compression="snappy")
+MAX_LANES = 4
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def data_file_lanes() -> int:
+    return min(usable_cores(), MAX_LANES)
 
 
 def is_uri(path: str) -> bool:
@@ -416,7 +422,7 @@ class DeltaWriter(StoreWriter):
             staging = Path(self.store.table_uri.removeprefix("file://")) / self.staging
             with self.store.errors("write"):
                 staging.mkdir(parents=True)
-            layout = replace(DATA_FILES, lanes=usable_cores())
+            layout = replace(DATA_FILES, lanes=data_file_lanes())
             self._files = ParquetFiles(schema, layout, lambda n: staging / f"part-{n:05d}-{self.run_id}.snappy.parquet")
             return
         deltalake = import_deltalake(self.store.context.key)

@@ -48,7 +48,7 @@ def test_a_local_full_drop_lands_hyggess_own_files_on_every_lane_and_reads_back_
 
     table_dir = tmp_path / "lake" / "items"
     adds = log_adds(table_dir)
-    lanes = delta_store.usable_cores()
+    lanes = delta_store.data_file_lanes()
     assert len(adds) == min(lanes, 3)  # 300,000 rows are three row groups of 122,880, dealt to the lanes in turn
     for add in adds:
         staged = table_dir / add["path"]
