@@ -2,7 +2,13 @@
 
     HYGGE_TEST_MSSQL_CONNECTION="server=localhost;port=1433;database=hygge_test;user=sa;password=...;trust_server_certificate=true"
 
-Keys are ``ConnectionConfig`` fields (``auth`` defaults to sql). The scenarios are the TDS suite's own
+Keys are ``ConnectionConfig`` fields (``auth`` defaults to sql). Every Azure AD mode the environment can
+exercise runs the same suite when its own variable is set, with ``auth`` forced to that mode, e.g.
+
+    HYGGE_TEST_MSSQL_CONNECTION_AZURE_CLI="server=myserver.database.windows.net;database=hygge_test"
+
+(``_AZURE_AD``, ``_SERVICE_PRINCIPAL`` with tenant_id/client_id/client_secret, ``_MANAGED_IDENTITY``);
+each mode that is not given is reported as skipped, by name. The scenarios are the TDS suite's own
 (tests/tds/scenarios.py: full and incremental loads with lookback, discovery with include/exclude and a
 query entity, partitioned reads, a wrong password, every type of the map), run here with a ``Source``
 that creates their tables with T-SQL (tests/tds/setup_sql.py, checked on the TDS server by
@@ -18,6 +24,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import get_args
 
 import pyarrow as pa
 import pytest
@@ -31,24 +38,29 @@ import scenarios  # noqa: E402
 from setup_sql import create_table, drop_table  # noqa: E402
 from tds_helpers import PASSWORD_ENV  # noqa: E402
 
-from hygge_core.config import ConnectionConfig  # noqa: E402
+from hygge_core.config import AuthMode, ConnectionConfig  # noqa: E402
 
 ENV = "HYGGE_TEST_MSSQL_CONNECTION"
+MODES: tuple[AuthMode, ...] = get_args(AuthMode)
 
-pytestmark = [
-    pytest.mark.mssql,
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not os.environ.get(ENV),
-        reason=f"NO REAL SQL SERVER: set {ENV} to run the real SQL Server suite (see docs/sql.md); "
-        "the same scenarios ran on the wire against the TDS test server (tests/tds)",
-    ),
-]
+pytestmark = [pytest.mark.mssql, pytest.mark.slow]
 
 
-def connection_values() -> dict[str, str]:
-    pairs = [part.split("=", 1) for part in os.environ[ENV].split(";") if part.strip()]
-    return {key.strip(): value.strip() for key, value in pairs}
+def env_name(mode: AuthMode) -> str:
+    return ENV if mode == "sql" else f"{ENV}_{mode.upper()}"
+
+
+def connection_values(mode: AuthMode) -> dict[str, str]:
+    """The connection of ``mode``'s variable; skipped, naming the variable, when it is not set."""
+    text = os.environ.get(env_name(mode))
+    if not text:
+        pytest.skip(
+            f"NO REAL SQL SERVER for auth: {mode}: set {env_name(mode)} to run the real SQL Server suite in that mode "
+            "(see docs/sql.md); the same scenarios ran on the wire against the TDS test server (tests/tds)"
+        )
+    pairs = [part.split("=", 1) for part in text.split(";") if part.strip()]
+    values = {key.strip(): value.strip() for key, value in pairs}
+    return values if mode == "sql" else {**values, "auth": mode}
 
 
 class RealSource:
@@ -92,11 +104,20 @@ class RealSource:
             self._setup.close()
 
 
-@pytest.fixture
-def source() -> Iterator[RealSource]:
-    real = RealSource(connection_values())
+@pytest.fixture(params=MODES)
+def source(request: pytest.FixtureRequest) -> Iterator[RealSource]:
+    real = RealSource(connection_values(request.param))
     yield real
     real.close()
+
+
+def test_every_mode_reads_through_arrow(source: RealSource) -> None:
+    """SQL logins read through arrow-odbc; token logins through mssql-python's Arrow fetch, not pyodbc rows."""
+    from hygge_core.sql.odbc import build_target
+
+    config = ConnectionConfig.model_validate({"type": "mssql", **source.values, "password": source.password})
+    expected = "arrow_odbc" if config.auth == "sql" else "mssql_python"
+    assert build_target("real", config).route == expected
 
 
 def test_full_load(source: RealSource, tmp_path: Path) -> None:
@@ -116,6 +137,10 @@ def test_partitioned_read(source: RealSource, tmp_path: Path) -> None:
 
 
 def test_wrong_password(source: RealSource, tmp_path: Path) -> None:
+    if source.values.get("auth", "sql") != "sql":
+        pytest.skip(
+            "a wrong password applies to SQL logins only; token refusals are tested on the wire (tests/tds/test_token_route.py)"
+        )
     scenarios.wrong_password(source, tmp_path / "project")
 
 
