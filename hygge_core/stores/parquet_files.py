@@ -47,9 +47,9 @@ class FileLayout:
     file_rows: int = 10_000_000
     lanes: int = 1
 
-    def open_writer(self, path: Path, schema: pa.Schema) -> pq.ParquetWriter:
+    def open_writer(self, sink: Path | pa.NativeFile, schema: pa.Schema) -> pq.ParquetWriter:
         return pq.ParquetWriter(
-            path,
+            sink,
             schema,
             compression=None if self.compression == "none" else self.compression,
             compression_level=self.compression_level,
@@ -153,19 +153,30 @@ class ParquetFiles:
     def _open_file(self, lane: _Lane) -> None:
         path = self._new_path(len(self.files))
         lane.wait()  # its previous file's close: one task at a time per lane
-        lane.writer = self.layout.open_writer(path, self.schema)
+        # The lane opens the file itself: pyarrow's writer leaves the file it opened open when its close
+        # fails (ENOSPC on the footer), and an unlinked file that stays open keeps its space on disk.
+        sink = pa.OSFile(str(path), "wb")
+        try:
+            lane.writer = self.layout.open_writer(sink, self.schema)
+        except BaseException:
+            sink.close()
+            raise
+        lane.sink = sink
         lane.path = path
         lane.rows = 0
         self.files.append(path)
 
     def _detach(self, lane: _Lane) -> Callable[[], None]:
         """Take the lane's open file off it; the returned task closes it (footer, then fsync) on the lane's thread."""
-        writer, path = lane.writer, lane.path
-        assert writer is not None and path is not None
-        lane.writer, lane.path, lane.closing = None, None, writer
+        writer, sink, path = lane.writer, lane.sink, lane.path
+        assert writer is not None and sink is not None and path is not None
+        lane.writer, lane.sink, lane.path, lane.closing = None, None, None, (writer, sink)
 
         def close() -> None:
-            writer.close()
+            try:
+                writer.close()
+            finally:
+                sink.close()
             lane.closing = None
             with open(path, "rb") as handle:
                 os.fsync(handle.fileno())
@@ -192,9 +203,11 @@ class _Lane:
         self._thread = threading.Thread(target=self._serve, name=name, daemon=True) if threaded else None
         self._pending: Future[None] | None = None
         self.writer: pq.ParquetWriter | None = None
+        self.sink: pa.NativeFile | None = None  # the open file the writer writes to
         self.path: Path | None = None
         self.rows = 0  # rows handed to the open file
-        self.closing: pq.ParquetWriter | None = None  # a full file whose close is queued behind its last row group
+        # a full file whose close is queued behind its last row group
+        self.closing: tuple[pq.ParquetWriter, pa.NativeFile] | None = None
 
     def _serve(self) -> None:
         while (item := self._tasks.get()) is not None:
@@ -246,11 +259,15 @@ class _Lane:
         self._stop()
         with contextlib.suppress(Exception):
             self.wait()
-        for writer in (self.writer, self.closing):
-            if writer is not None:
-                with contextlib.suppress(Exception):
-                    writer.close()
-        self.writer = self.closing = None
+        open_files = [self.closing] if self.closing is not None else []
+        if self.writer is not None and self.sink is not None:
+            open_files.append((self.writer, self.sink))
+        for writer, sink in open_files:
+            with contextlib.suppress(Exception):
+                writer.close()
+            with contextlib.suppress(Exception):
+                sink.close()  # also when the writer's close failed: the file must not stay open
+        self.writer = self.sink = self.closing = None
 
 
 def _run_all(tasks: tuple[Callable[[], None], ...]) -> None:

@@ -9,6 +9,7 @@ leaves the previous version byte for byte.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -181,3 +182,47 @@ def test_an_interrupt_while_one_lane_stops_still_stops_the_others_and_removes_th
     assert not [t.name for t in threading.enumerate() if t.name.startswith("hygge-encode")]
     assert staging_leftovers(tmp_path / "lake" / "items") == []
     assert snapshot(tmp_path / "lake" / "items") == before
+
+
+def test_a_file_whose_close_fails_is_still_closed_so_its_space_comes_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pyarrow leaves the file it opened open when its writer's close fails (ENOSPC on the footer); the lanes open
+    their files themselves and close them whatever the writer's close does, so a removed file frees its space."""
+    import gc
+
+    from hygge_core.stores import parquet_files
+
+    def failing_close(self: pq.ParquetWriter) -> None:
+        self.is_open = False  # so that its __del__ does not close it again
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pq.ParquetWriter, "close", failing_close)
+    # Something still refers to each writer after the failure, as the failed run's traceback does in real life.
+    held: list[pq.ParquetWriter] = []
+    open_writer = parquet_files.FileLayout.open_writer
+
+    def holding_open_writer(self: parquet_files.FileLayout, *args: object, **kwargs: object) -> pq.ParquetWriter:
+        held.append(open_writer(self, *args, **kwargs))
+        return held[-1]
+
+    monkeypatch.setattr(parquet_files.FileLayout, "open_writer", holding_open_writer)
+    table = make_table(range(3000), "open")
+    files = parquet_files.ParquetFiles(
+        table.schema,
+        parquet_files.FileLayout(row_group_rows=1000, lanes=2),
+        lambda n: tmp_path / f"part-{n}.parquet",
+    )
+    gc.disable()  # a file left open must show, not be closed behind the test's back by the collector
+    try:
+        files.write(table.to_batches())
+        files.discard()
+        opened = []
+        for fd in os.listdir("/proc/self/fd"):
+            with contextlib.suppress(FileNotFoundError):  # the listing's own descriptor is gone already
+                opened.append(os.readlink(f"/proc/self/fd/{fd}"))
+    finally:
+        gc.enable()
+    assert len(files.files) == 2 and len(held) == 2
+    assert not [target for target in opened if target.startswith(str(tmp_path))]
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("hygge-encode")]
