@@ -195,6 +195,20 @@ class DeltaStore(Store, type_name="delta", config=DeltaStoreConfig):
         return not is_uri(self.table_uri) or self.table_uri.startswith("file://")
 
     @property
+    def writes_own_files(self) -> bool:
+        """Whether full drops and appends may be written by hygge's Parquet writer (see the module's docstring)."""
+        return self.is_local and not self.config.partition_by and not self.config.target_file_size
+
+    def writer_summary(self) -> str:
+        """Who writes this table's data files, for ``hygge debug``."""
+        if not self.writes_own_files:
+            return "data files written by delta-rs"
+        lanes = f"hygge's Parquet writer ({data_file_lanes()} files at once)"
+        if self.merge_keys:
+            return f"full drops written by {lanes}, merges by delta-rs"
+        return f"full drops and appends written by {lanes}"
+
+    @property
     def merge_keys(self) -> list[str]:
         if self.config.merge_keys is not None:
             return list(self.config.merge_keys)
@@ -299,7 +313,7 @@ class DeltaStore(Store, type_name="delta", config=DeltaStoreConfig):
             handler.delete_dir(name)
         if self.is_local:  # the local file system keeps the emptied folder; leave nothing behind
             shutil.rmtree(Path(self.table_uri) / name, ignore_errors=True)
-        return f"can write to {self.shown_uri}"
+        return f"can write to {self.shown_uri}; {self.writer_summary()}"
 
     def vacuum(self, *, retention_hours: int = 168) -> list[str]:
         """Delete data files no version younger than ``retention_hours`` refers to, staging of killed runs included."""
@@ -435,7 +449,7 @@ class DeltaWriter(StoreWriter):
 
     def _writes_files(self, schema: pa.Schema) -> bool:
         """Whether hygge writes this run's data files itself: the cases whose commit only adds files."""
-        if not self.store.is_local or self.merge_keys or self.store.config.partition_by or self.store.config.target_file_size:
+        if not self.store.writes_own_files or self.merge_keys:
             return False
         if self.table is None:
             return True

@@ -191,7 +191,7 @@ def test_runs_write_with_the_token_against_a_server_that_checks_it(tmp_path: Pat
     home = project / "home" / "items"
     uri = oauth_lake.uri("items")
     store = load_store(project)
-    assert store.check() == f"can write to {uri}"  # hygge debug's probe, with the token
+    assert store.check() == f"can write to {uri}; data files written by delta-rs"  # hygge debug's probe, with the token
     write_source(home / "a.parquet", make_table(range(0, 200), "a"))
     assert hygge_core.run_entity(hygge_core.load_project(project).entity(ENTITY)).rows == 200
     write_source(home / "b.parquet", make_table(range(200, 300), "b"))

@@ -101,7 +101,9 @@ def test_hygge_start_and_debug_on_a_delta_project(tmp_path: Path) -> None:
 
     debug = hygge("debug", cwd=project)
     assert debug.returncode == 0, debug.stdout + debug.stderr
-    assert "can write to " + str(project / "lake" / "items") in " ".join(debug.stdout.split())
+    shown = " ".join(debug.stdout.split())
+    assert "can write to " + str(project / "lake" / "items") in shown
+    assert "full drops written by hygge's Parquet writer" in shown and "merges by delta-rs" in shown
 
     first = hygge("start", cwd=project)
     assert first.returncode == 0, first.stdout + first.stderr
