@@ -505,6 +505,15 @@ class DeltaWriter(StoreWriter):
                 )
         if self.table is None:
             return
+        mapping = self.table.metadata().configuration.get("delta.columnMapping.mode", "none")
+        if mapping != "none":
+            # Data files are written with the columns' names; a column-mapped table reads them by physical names,
+            # so every value would read back as null (delta-rs' own writer does the same in deltalake 1.6).
+            raise StoreError(
+                f"{key}: delta table {store.shown_uri} uses column mapping (delta.columnMapping.mode = {mapping}, set by "
+                "another writer, e.g. a column rename in Spark or Fabric); hygge cannot write files such a table reads "
+                "correctly, so nothing was written and the table is unchanged; point store.path at a new table"
+            )
         partitioned_by = list(self.table.metadata().partition_columns)
         if not self.incremental and partitioned_by != list(store.config.partition_by):
             raise StoreError(

@@ -191,3 +191,25 @@ def test_a_cancelled_run_stops_the_encoding_threads_and_leaves_the_table_and_no_
     assert len(list(table_dir.glob(f"{delta_store.STAGING_PREFIX}*"))) == 1
     assert sorted(p.relative_to(table_dir) for p in table_dir.rglob("*")) == files_before
     assert read_delta(lake, lake.uri("items")).equals(old)
+
+
+@pytest.mark.parametrize("run_type", ["full_drop", "incremental"])
+def test_a_table_with_column_mapping_is_refused_and_unchanged(tmp_path: Path, run_type: str) -> None:
+    """Files are written by column name; a column-mapped table would read every value of them as null."""
+    from deltalake import DeltaTable, Schema
+
+    rows = make_table(range(10), "mapped")
+    table_dir = tmp_path / "lake" / "items"
+    DeltaTable.create(str(table_dir), Schema.from_arrow(rows.schema), configuration={"delta.columnMapping.mode": "name"})
+    before = {p.relative_to(table_dir): p.read_bytes() for p in table_dir.rglob("*") if p.is_file()}
+    lake = Lake(name="local", root=str(tmp_path / "lake"))
+    project = write_project(tmp_path / "project", project_yaml(lake, run_type=run_type, store={"merge_keys": []}))
+    write_source(project / "home" / "items" / "a.parquet", rows)
+
+    with pytest.raises(hygge_core.StoreError) as caught:
+        hygge_core.run_entity(hygge_core.load_project(project).entity("files/items"))
+    message = str(caught.value)
+    assert "column mapping" in message and "delta.columnMapping.mode = name" in message and "files/items" in message
+    assert str(table_dir) in message
+    assert {p.relative_to(table_dir): p.read_bytes() for p in table_dir.rglob("*") if p.is_file()} == before
+    assert DeltaTable(str(table_dir)).version() == 0
