@@ -505,14 +505,12 @@ class DeltaWriter(StoreWriter):
                 )
         if self.table is None:
             return
-        mapping = self.table.metadata().configuration.get("delta.columnMapping.mode", "none")
-        if mapping != "none":
-            # Data files are written with the columns' names; a column-mapped table reads them by physical names,
-            # so every value would read back as null (delta-rs' own writer does the same in deltalake 1.6).
+        refused = features_hygge_cannot_honour(self.table.metadata().configuration)
+        if refused:
             raise StoreError(
-                f"{key}: delta table {store.shown_uri} uses column mapping (delta.columnMapping.mode = {mapping}, set by "
-                "another writer, e.g. a column rename in Spark or Fabric); hygge cannot write files such a table reads "
-                "correctly, so nothing was written and the table is unchanged; point store.path at a new table"
+                f"{key}: delta table {store.shown_uri} uses {'; '.join(refused)} (set by another writer); hygge cannot "
+                "write to such a table correctly, so nothing was written and the table is unchanged; point store.path "
+                "at a new table"
             )
         partitioned_by = list(self.table.metadata().partition_columns)
         if not self.incremental and partitioned_by != list(store.config.partition_by):
@@ -748,6 +746,25 @@ class DeltaWriter(StoreWriter):
                 self._thread = None
         finally:
             self.store.remove_staging(self.staging)
+
+
+def features_hygge_cannot_honour(configuration: dict[str, str]) -> list[str]:
+    """Table settings another writer may have set that the files hygge commits would silently break.
+
+    - Column mapping: files are written by column name and such a table reads them by physical
+      names, so every value would read back as null (delta-rs 1.6's own appends do the same).
+    - CHECK constraints: a commit of staged files is not checked against them, so rows that
+      violate one would land.
+    """
+    refused = []
+    mapping = configuration.get("delta.columnMapping.mode", "none")
+    if mapping != "none":
+        refused.append(f"column mapping (delta.columnMapping.mode = {mapping}, e.g. after a column rename in Spark or Fabric)")
+    constraints = sorted(name for name in configuration if name.startswith("delta.constraints."))
+    if constraints:
+        shown = ", ".join(f"{name.removeprefix('delta.constraints.')}: {configuration[name]}" for name in constraints)
+        refused.append(f"CHECK constraints hygge does not enforce ({shown})")
+    return refused
 
 
 def schema_changes(table: DeltaTable, schema: pa.Schema) -> tuple[list[str], list[str], list[str]]:

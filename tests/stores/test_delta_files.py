@@ -194,13 +194,21 @@ def test_a_cancelled_run_stops_the_encoding_threads_and_leaves_the_table_and_no_
 
 
 @pytest.mark.parametrize("run_type", ["full_drop", "incremental"])
-def test_a_table_with_column_mapping_is_refused_and_unchanged(tmp_path: Path, run_type: str) -> None:
-    """Files are written by column name; a column-mapped table would read every value of them as null."""
-    from deltalake import DeltaTable, Schema
+@pytest.mark.parametrize("feature", ["column mapping", "constraint"])
+def test_a_table_whose_features_hygge_cannot_honour_is_refused_and_unchanged(tmp_path: Path, run_type: str, feature: str) -> None:
+    """Column mapping would read every value of hygge's files as null; a constraint would not be checked."""
+    from deltalake import DeltaTable, Schema, write_deltalake
 
-    rows = make_table(range(10), "mapped")
+    rows = make_table(range(10), "refused")
     table_dir = tmp_path / "lake" / "items"
-    DeltaTable.create(str(table_dir), Schema.from_arrow(rows.schema), configuration={"delta.columnMapping.mode": "name"})
+    if feature == "column mapping":
+        DeltaTable.create(str(table_dir), Schema.from_arrow(rows.schema), configuration={"delta.columnMapping.mode": "name"})
+        expected = ["column mapping", "delta.columnMapping.mode = name"]
+    else:
+        write_deltalake(str(table_dir), rows.slice(0, 1))
+        DeltaTable(str(table_dir)).alter.add_constraint({"id_below_five": "id < 5"})
+        expected = ["CHECK constraints", "id_below_five: id < 5"]
+    version = DeltaTable(str(table_dir)).version()
     before = {p.relative_to(table_dir): p.read_bytes() for p in table_dir.rglob("*") if p.is_file()}
     lake = Lake(name="local", root=str(tmp_path / "lake"))
     project = write_project(tmp_path / "project", project_yaml(lake, run_type=run_type, store={"merge_keys": []}))
@@ -209,7 +217,6 @@ def test_a_table_with_column_mapping_is_refused_and_unchanged(tmp_path: Path, ru
     with pytest.raises(hygge_core.StoreError) as caught:
         hygge_core.run_entity(hygge_core.load_project(project).entity("files/items"))
     message = str(caught.value)
-    assert "column mapping" in message and "delta.columnMapping.mode = name" in message and "files/items" in message
-    assert str(table_dir) in message
+    assert all(part in message for part in expected) and "files/items" in message and str(table_dir) in message
     assert {p.relative_to(table_dir): p.read_bytes() for p in table_dir.rglob("*") if p.is_file()} == before
-    assert DeltaTable(str(table_dir)).version() == 0
+    assert DeltaTable(str(table_dir)).version() == version
