@@ -512,6 +512,14 @@ class DeltaWriter(StoreWriter):
                 "write to such a table correctly, so nothing was written and the table is unchanged; point store.path "
                 "at a new table"
             )
+        if self.table.metadata().configuration.get("delta.appendOnly", "false").lower() == "true" and (
+            not self.incremental or self.merge_keys
+        ):
+            raise StoreError(
+                f"{key}: delta table {store.shown_uri} is append-only (delta.appendOnly = true), so this run, which "
+                "would remove or rewrite rows (a full drop or a merge), was refused and the table is unchanged; load it "
+                "incrementally without merge_keys, or point store.path at a new table"
+            )
         partitioned_by = list(self.table.metadata().partition_columns)
         if not self.incremental and partitioned_by != list(store.config.partition_by):
             raise StoreError(

@@ -220,3 +220,49 @@ def test_a_table_whose_features_hygge_cannot_honour_is_refused_and_unchanged(tmp
     assert all(part in message for part in expected) and "files/items" in message and str(table_dir) in message
     assert {p.relative_to(table_dir): p.read_bytes() for p in table_dir.rglob("*") if p.is_file()} == before
     assert DeltaTable(str(table_dir)).version() == version
+
+
+@pytest.mark.parametrize("mode", ["full_drop", "merge"])
+def test_an_append_only_table_refuses_full_drops_and_merges_clearly_and_stays_unchanged(tmp_path: Path, mode: str) -> None:
+    """Refused before anything is written (delta-rs would refuse the commit, which hygge used to call a concurrent
+    writer and retry, after a merge had already left a data file behind)."""
+    from deltalake import DeltaTable, write_deltalake
+
+    rows = make_table(range(10), "append-only")
+    table_dir = tmp_path / "lake" / "items"
+    write_deltalake(str(table_dir), rows, configuration={"delta.appendOnly": "true"})
+    before = {p.relative_to(table_dir): p.read_bytes() for p in table_dir.rglob("*") if p.is_file()}
+    lake = Lake(name="local", root=str(tmp_path / "lake"))
+    store = {"merge_keys": ["id"]} if mode == "merge" else None
+    text = project_yaml(lake, run_type="incremental" if mode == "merge" else "full_drop", store=store)
+    project = write_project(tmp_path / "project", text.replace("max: 0", "max: 2"))
+    write_source(project / "home" / "items" / "a.parquet", make_table(range(5, 15), "new"))
+
+    result = None
+    with pytest.raises(hygge_core.StoreError) as caught:
+        result = hygge_core.run_entity(hygge_core.load_project(project).entity("files/items"))
+    assert result is None
+    message = str(caught.value)
+    assert "append-only" in message and "another writer" not in message and "files/items" in message
+    assert str(table_dir) in message
+    assert {
+        p.relative_to(table_dir): p.read_bytes() for p in table_dir.rglob("*") if p.is_file() and "hygge-run-" not in str(p)
+    } == before
+    assert DeltaTable(str(table_dir)).version() == 0
+    assert read_delta(lake, lake.uri("items")).equals(rows)
+
+
+def test_an_append_only_refusal_at_commit_is_not_called_a_concurrent_writer() -> None:
+    """The backstop when the table turned append-only after the run's start: a clear error, not a transient retry."""
+    from pydantic import SecretStr
+
+    from hygge_core.stores.delta_errors import delta_errors
+
+    class CommitFailedError(Exception):
+        pass
+
+    errors = delta_errors(key="f/e", table_uri="/lake/e", secrets=lambda: {"k": SecretStr("s")}, action="commit to")
+    with pytest.raises(hygge_core.StoreError) as caught, errors:
+        raise CommitFailedError("The transaction includes Remove action with data change but Delta table is append-only")
+    assert "append-only" in str(caught.value) and "another writer" not in str(caught.value)
+    assert type(caught.value) is hygge_core.StoreError  # a StoreError, not the retried TransientError
