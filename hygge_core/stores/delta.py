@@ -505,7 +505,7 @@ class DeltaWriter(StoreWriter):
                 )
         if self.table is None:
             return
-        refused = features_hygge_cannot_honour(self.table.metadata().configuration)
+        refused = features_hygge_cannot_honour(self.table.metadata().configuration, self.table.schema().to_json())
         if refused:
             raise StoreError(
                 f"{key}: delta table {store.shown_uri} uses {'; '.join(refused)} (set by another writer); hygge cannot "
@@ -756,15 +756,23 @@ class DeltaWriter(StoreWriter):
             self.store.remove_staging(self.staging)
 
 
-def features_hygge_cannot_honour(configuration: dict[str, str]) -> list[str]:
+def features_hygge_cannot_honour(configuration: dict[str, str], schema_json: str) -> list[str]:
     """Table settings another writer may have set that the files hygge commits would silently break.
 
     - Column mapping: files are written by column name and such a table reads them by physical
       names, so every value would read back as null (delta-rs 1.6's own appends do the same).
     - CHECK constraints: a commit of staged files is not checked against them, so rows that
       violate one would land.
+    - Generated and identity columns: their values must come from the table's expression or
+      sequence; hygge would land the source's values unchecked.
     """
     refused = []
+    for field in json.loads(schema_json).get("fields", []):
+        metadata = field.get("metadata") or {}
+        if "delta.generationExpression" in metadata:
+            refused.append(f"a generated column ({field['name']} = {metadata['delta.generationExpression']})")
+        if any(name.startswith("delta.identity.") for name in metadata):
+            refused.append(f"an identity column ({field['name']})")
     mapping = configuration.get("delta.columnMapping.mode", "none")
     if mapping != "none":
         refused.append(f"column mapping (delta.columnMapping.mode = {mapping}, e.g. after a column rename in Spark or Fabric)")

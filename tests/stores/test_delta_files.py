@@ -194,20 +194,25 @@ def test_a_cancelled_run_stops_the_encoding_threads_and_leaves_the_table_and_no_
 
 
 @pytest.mark.parametrize("run_type", ["full_drop", "incremental"])
-@pytest.mark.parametrize("feature", ["column mapping", "constraint"])
+@pytest.mark.parametrize("feature", ["column mapping", "constraint", "generated column"])
 def test_a_table_whose_features_hygge_cannot_honour_is_refused_and_unchanged(tmp_path: Path, run_type: str, feature: str) -> None:
     """Column mapping would read every value of hygge's files as null; a constraint would not be checked."""
-    from deltalake import DeltaTable, Schema, write_deltalake
+    from deltalake import DeltaTable, Field, Schema, write_deltalake
 
     rows = make_table(range(10), "refused")
     table_dir = tmp_path / "lake" / "items"
     if feature == "column mapping":
         DeltaTable.create(str(table_dir), Schema.from_arrow(rows.schema), configuration={"delta.columnMapping.mode": "name"})
         expected = ["column mapping", "delta.columnMapping.mode = name"]
-    else:
+    elif feature == "constraint":
         write_deltalake(str(table_dir), rows.slice(0, 1))
         DeltaTable(str(table_dir)).alter.add_constraint({"id_below_five": "id < 5"})
         expected = ["CHECK constraints", "id_below_five: id < 5"]
+    else:
+        fields = [Field.from_arrow(field) for field in rows.schema]
+        fields[0] = Field("id", "long", nullable=True, metadata={"delta.generationExpression": "1"})
+        DeltaTable.create(str(table_dir), Schema(fields))
+        expected = ["a generated column (id = 1)"]
     version = DeltaTable(str(table_dir)).version()
     before = {p.relative_to(table_dir): p.read_bytes() for p in table_dir.rglob("*") if p.is_file()}
     lake = Lake(name="local", root=str(tmp_path / "lake"))
