@@ -66,7 +66,7 @@ from hygge_core.schema_change import ReloadAsFullDrop
 from hygge_core.state import EntityState
 from hygge_core.store import PublishResult, Store, StoreConfig, StoreSession, StoreWriter
 from hygge_core.stores import delta_auth, ownership
-from hygge_core.stores.delta_errors import delta_errors, public_uri, redact
+from hygge_core.stores.delta_errors import append_only_refused, delta_errors, public_uri, redact
 from hygge_core.stores.delta_stats import file_stats
 from hygge_core.stores.parquet_files import FileLayout, ParquetFiles, usable_cores
 from hygge_core.templates import mentions_entity, substitute_entity
@@ -397,7 +397,6 @@ class DeltaWriter(StoreWriter):
         self._thread: threading.Thread | None = None
         self._pipe: _Pipe | None = None
         self._files: ParquetFiles | None = None  # when hygge writes the data files itself (see the module's docstring)
-        self._written: list[Path] = []
         self._error: BaseException | None = None
         self._rows = 0
 
@@ -477,7 +476,7 @@ class DeltaWriter(StoreWriter):
     def _finish_staging(self) -> None:
         if self._files is not None:
             with self.store.errors("write"):
-                self._written = self._files.close(at_least_one=False)
+                self._files.close(at_least_one=False)
             return
         if self._thread is None or self._pipe is None:
             return
@@ -505,21 +504,16 @@ class DeltaWriter(StoreWriter):
                 )
         if self.table is None:
             return
-        refused = features_hygge_cannot_honour(self.table.metadata().configuration, self.table.schema().to_json())
+        configuration = self.table.metadata().configuration
+        refused = features_hygge_cannot_honour(configuration, self.table.schema().to_json())
         if refused:
             raise StoreError(
                 f"{key}: delta table {store.shown_uri} uses {'; '.join(refused)} (set by another writer); hygge cannot "
                 "write to such a table correctly, so nothing was written and the table is unchanged; point store.path "
                 "at a new table"
             )
-        if self.table.metadata().configuration.get("delta.appendOnly", "false").lower() == "true" and (
-            not self.incremental or self.merge_keys
-        ):
-            raise StoreError(
-                f"{key}: delta table {store.shown_uri} is append-only (delta.appendOnly = true), so this run, which "
-                "would remove or rewrite rows (a full drop or a merge), was refused and the table is unchanged; load it "
-                "incrementally without merge_keys, or point store.path at a new table"
-            )
+        if configuration.get("delta.appendOnly", "false").lower() == "true" and (not self.incremental or self.merge_keys):
+            raise append_only_refused(key, store.table_uri)
         partitioned_by = list(self.table.metadata().partition_columns)
         if not self.incremental and partitioned_by != list(store.config.partition_by):
             raise StoreError(
@@ -606,7 +600,7 @@ class DeltaWriter(StoreWriter):
         repeated within the run, but every staged row was taken in).
         """
         if self._files is not None:
-            return [self._add_of(path) for path in self._written]
+            return [self._add_of(path) for path in self._files.files]
         handler = deltalake.fs.DeltaStorageHandler(self.store.table_uri, self.store.storage_options())
         with handler.open_input_stream(f"{self.staging}/_delta_log/{0:020d}.json") as stream:
             lines = stream.read().decode("utf-8").splitlines()

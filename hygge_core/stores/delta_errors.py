@@ -83,6 +83,15 @@ def public_uri(uri: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
+def append_only_refused(key: str, table_uri: str) -> StoreError:
+    """The error of a full drop or a merge on an append-only table, checked before writing and again at the commit."""
+    return StoreError(
+        f"{key}: delta table {public_uri(table_uri)} is append-only (delta.appendOnly = true), so this run, which "
+        "would remove or rewrite rows (a full drop or a merge), was refused and the table is unchanged; load it "
+        "incrementally without merge_keys, or point store.path at a new table"
+    )
+
+
 class delta_errors:  # noqa: N801  (used as a context manager, named like one)
     """Turn delta-rs and object-store failures into hygge errors that name the store and never a secret.
 
@@ -107,12 +116,8 @@ class delta_errors:  # noqa: N801  (used as a context manager, named like one)
         detail = " ".join(line.strip().lstrip("↳").strip() for line in text.splitlines() if line.strip())
         where = f"delta table {public_uri(self.table_uri)}"
         lowered = detail.lower()
-        if "append-only" in lowered:
-            raise StoreError(
-                f"{key}: delta table {public_uri(self.table_uri)} is append-only (delta.appendOnly = true), so this run, "
-                "which would remove or rewrite rows (a full drop or a merge), was refused and the table is unchanged; "
-                "load it incrementally without merge_keys, or point store.path at a new table"
-            ) from None
+        if "append-only" in lowered:  # the table turned append-only after the run's own check
+            raise append_only_refused(key, self.table_uri) from None
         if type(exc).__name__ == "CommitFailedError" or "version already exists" in lowered:
             raise TransientError(
                 f"{key}: another writer committed to {where} during this run, so this run's commit was refused "
